@@ -1,0 +1,1 @@
+"""Rendering: moderngl (headless EGL) with a software fallback, and compositing over camera frames."""

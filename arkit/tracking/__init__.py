@@ -1,0 +1,1 @@
+"""arkit.tracking"""
