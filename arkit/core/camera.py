@@ -155,7 +155,7 @@ class Intrinsics:
         yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
         return np.stack([xd, yd], axis=1)
 
-    def undistort_normalized(self, xy_d: np.ndarray, iterations: int = 20) -> np.ndarray:
+    def undistort_normalized(self, xy_d: np.ndarray, iterations: int = 100) -> np.ndarray:
         """Invert :meth:`distort_normalized` by fixed-point iteration (N, 2) -> (N, 2)."""
         xy_d = np.asarray(xy_d, dtype=np.float64).reshape(-1, 2)
         if not self.has_distortion:
@@ -164,6 +164,8 @@ class Intrinsics:
         for _ in range(iterations):
             err = self.distort_normalized(xy) - xy_d
             xy = xy - err
+            if np.max(np.abs(err)) < 1e-12:
+                break
         return xy
 
     def project(self, points_camera) -> np.ndarray:

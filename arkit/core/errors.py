@@ -57,3 +57,8 @@ class MissingDependencyError(ArkitError):
 
 class RendererError(ArkitError):
     """The renderer could not be created or failed to draw."""
+
+
+class TrajectoryError(ArkitError):
+    """A trajectory is malformed, or two trajectories cannot be compared (no matching
+    timestamps, too few poses, degenerate geometry for an alignment)."""

@@ -1,0 +1,239 @@
+"""Write RGB frames to an H.264 video with PyAV (cv2 cannot encode H.264 in this build).
+
+The video is written to a hidden temporary file next to the destination and renamed over it
+only by :meth:`VideoWriter.close`, so a crash never leaves a finished-looking but truncated
+file behind.
+
+>>> with VideoWriter("out.mp4", fps=30) as w:          # doctest: +SKIP
+...     for result in session.run(source):
+...         w.write(result.image)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from arkit.core.errors import FrameError, InputFileError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+_CODECS = {"h264": "libx264", "libx264": "libx264", "avc": "libx264", "mpeg4": "mpeg4",
+           "mjpeg": "mjpeg", "vp9": "libvpx-vp9", "hevc": "libx265", "h265": "libx265"}
+
+
+class VideoWriter:
+    """Encode RGB uint8 frames to a video file (H.264 ``.mp4`` by default).
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (``.mp4``, ``.mkv``, ``.mov`` or ``.avi``); its folder must exist.
+    fps : float
+        Frame rate; frame ``i`` gets presentation time ``i / fps``.
+    codec : str
+        ``"h264"`` (libx264, default), ``"mpeg4"``, ``"mjpeg"``, ``"vp9"``.
+    crf : int
+        Constant rate factor for H.264 (0 lossless ... 51 worst; 18 is visually lossless,
+        23 is x264's default).
+    preset : str
+        x264 speed preset; ``"veryfast"`` by default (``"ultrafast"`` is faster, larger files).
+    pix_fmt : str
+        Encoded pixel format, ``"yuv420p"`` for maximum player compatibility.
+    pad_odd : bool
+        ``yuv420p`` needs even width and height. When True (default) odd-sized frames are
+        padded by one replicated row/column (bottom/right) with a warning; when False they
+        raise :class:`FrameError`.
+    options : dict, optional
+        Extra encoder options passed to FFmpeg (string values).
+
+    Attributes
+    ----------
+    frames_written : int
+        Frames encoded so far.
+    size : (int, int) or None
+        ``(width, height)`` of the encoded video, fixed by the first frame.
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], fps: float, *, codec: str = "h264",
+                 crf: int = 20, preset: str = "veryfast", pix_fmt: str = "yuv420p",
+                 pad_odd: bool = True, options: Optional[dict] = None):
+        try:
+            import av  # noqa: F401
+        except ImportError as e:  # pragma: no cover - av is a hard dependency
+            raise MissingDependencyError("writing video needs PyAV: pip install av") from e
+        self.path = Path(path)
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        if not folder.is_dir():
+            raise InputFileError(f"cannot write video {self.path}: the folder {folder} does not exist")
+        try:
+            fps_f = float(fps)
+        except (TypeError, ValueError):
+            raise FrameError(f"video fps must be a positive number, got {fps!r}") from None
+        if not (fps_f > 0 and np.isfinite(fps_f)):
+            raise FrameError(f"video fps must be a positive number, got {fps!r}")
+        if codec not in _CODECS:
+            raise FrameError(f"unsupported video codec '{codec}' for {self.path}; use one of {sorted(_CODECS)}")
+        if not 0 <= int(crf) <= 51:
+            raise FrameError(f"crf must be in [0, 51], got {crf}")
+        self.fps = fps_f
+        self.codec = codec
+        self.crf = int(crf)
+        self.preset = preset
+        self.pix_fmt = pix_fmt
+        self.pad_odd = pad_odd
+        self.options = dict(options or {})
+        self.frames_written = 0
+        self.size: Optional[tuple] = None
+        self._input_size: Optional[tuple] = None
+        self._container = None
+        self._stream = None
+        self._tmp: Optional[Path] = None
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        from arkit.io.atomic import temp_path_for
+
+        self._tmp = temp_path_for(self.path)
+        try:
+            self._container = av.open(str(self._tmp), mode="w")
+        except Exception as e:
+            self._discard()
+            raise InputFileError(f"cannot create video {self.path}: {e}") from None
+        rate = Fraction(self.fps).limit_denominator(1001)
+        codec_name = _CODECS[self.codec]
+        try:
+            stream = self._container.add_stream(codec_name, rate=rate)
+        except Exception as e:
+            self._discard()
+            raise MissingDependencyError(f"the FFmpeg in PyAV has no '{codec_name}' encoder: {e}") from None
+        stream.width, stream.height = width, height
+        stream.pix_fmt = self.pix_fmt if codec_name != "mjpeg" else "yuvj420p"
+        opts = {}
+        if codec_name in ("libx264", "libx265"):
+            opts = {"crf": str(self.crf), "preset": self.preset}
+        opts.update({str(k): str(v) for k, v in self.options.items()})
+        stream.options = opts
+        stream.codec_context.time_base = Fraction(1, 1) / rate
+        self._stream = stream
+
+    def write(self, image_rgb: np.ndarray) -> None:
+        """Encode one frame.
+
+        Parameters
+        ----------
+        image_rgb : (H, W, 3) uint8 or (H, W) uint8
+            RGB (or grayscale) image; every frame must have the size of the first one.
+        """
+        if self._closed:
+            raise FrameError(f"video writer for {self.path} is already closed")
+        img = np.asarray(image_rgb)
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8 or img.size == 0:
+            raise FrameError(
+                f"video frame {self.frames_written} for {self.path} must be (H, W, 3) uint8 RGB, "
+                f"got shape {img.shape} dtype {img.dtype}")
+        img = img[:, :, :3]
+        h, w = img.shape[:2]
+        if self._input_size is None:
+            ew, eh = w + (w % 2), h + (h % 2)
+            if (ew, eh) != (w, h):
+                if not self.pad_odd:
+                    raise FrameError(
+                        f"{self.path}: {self.pix_fmt} needs an even frame size, got {w}x{h}; "
+                        f"crop the frames or use pad_odd=True")
+                log.warning("%s: frame size %dx%d is odd; padding to %dx%d for %s", self.path, w, h, ew, eh,
+                            self.pix_fmt)
+            self._input_size = (w, h)
+            self.size = (ew, eh)
+            self._open(ew, eh)
+        elif (w, h) != self._input_size:
+            raise FrameError(
+                f"video frame {self.frames_written} for {self.path} is {w}x{h} but the video is "
+                f"{self._input_size[0]}x{self._input_size[1]}; every frame must have the same size")
+        if (w, h) != self.size:
+            img = np.pad(img, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)), mode="edge")
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        frame.pts = self.frames_written
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except Exception as e:
+            self.abort()
+            raise InputFileError(f"encoding frame {self.frames_written} of {self.path} failed: {e}") from None
+        self.frames_written += 1
+
+    def close(self) -> Optional[Path]:
+        """Flush the encoder and move the finished file into place (idempotent).
+
+        Returns
+        -------
+        Path or None
+            The written video, or None when no frame was written (no file is created).
+        """
+        if self._closed:
+            return self.path if self.frames_written and self.path.exists() else None
+        self._closed = True
+        if self._container is None:
+            log.warning("video writer for %s: no frames were written; no file created", self.path)
+            return None
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+        except Exception as e:
+            self._discard()
+            raise InputFileError(f"finishing video {self.path} failed: {e}") from None
+        self._container = None
+        from arkit.io.atomic import commit_temp
+
+        commit_temp(self._tmp, self.path)
+        self._tmp = None
+        log.info("wrote %d frames to %s", self.frames_written, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop without producing the file (the temporary file is removed)."""
+        self._closed = True
+        self._discard()
+
+    def _discard(self) -> None:
+        from arkit.io.atomic import discard_temp
+
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - best effort while failing
+                pass
+            self._container = None
+        if self._tmp is not None:
+            discard_temp(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):
+        try:
+            if not self._closed:
+                self._discard()
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,554 @@
+"""Fast plane extraction from one organised depth image (PEAC / CAPE style).
+
+The image is cut into square cells; every cell gets a least-squares plane from its moment
+sums (one batched ``eigh``); cells whose residual is above a Kinect-like depth-noise model are
+rejected; adjacent cells with agreeing planes are joined into regions (connected components
+over the cell grid), coplanar neighbouring regions are merged, and finally every pixel of a
+region's cells and of the ring of cells around it is tested against the region's plane, so
+plane boundaries are found at pixel resolution. Each plane is refitted with all its inlier
+pixels.
+
+Everything works on a cell-major copy of the depth image so that per-cell sums are
+contiguous reductions and per-plane pixel tests only touch the cells they need.
+
+>>> import numpy as np
+>>> from arkit.core.camera import Intrinsics
+>>> K = Intrinsics(640, 480, 525.0, 525.0, 319.5, 239.5)
+>>> depth = np.full((480, 640), 2.0, np.float32)          # a wall 2 m in front
+>>> result = extract_planes(depth, K)
+>>> len(result.planes), np.round(result.planes[0].normal, 3).tolist(), round(result.planes[0].offset, 3)
+(1, [0.0, 0.0, -1.0], 2.0)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from arkit.core.camera import Intrinsics
+from arkit.core.errors import FrameError, IntrinsicsError
+from arkit.core.pose import readonly
+from arkit.planes.plane_fit import covariance_from_moments, fit_planes_from_moments
+
+log = logging.getLogger(__name__)
+
+#: Depth values whose median is above this are taken to be in the wrong unit.
+MAX_PLAUSIBLE_MEDIAN_DEPTH_M = 20.0
+
+
+@dataclass(frozen=True)
+class DepthPlaneParams:
+    """Tuning of :func:`extract_planes` (defaults suit 640x480 Kinect-like depth).
+
+    Parameters
+    ----------
+    cell_size_px : int
+        Side of the square cells; 20 for VGA (CAPE's choice), 10 for QVGA.
+    min_valid_fraction : float
+        A cell needs this fraction of valid depth pixels to be fitted.
+    noise_a_m, noise_b_per_m, noise_z0_m : float
+        Axial depth noise model ``sigma(z) = a + b * (z - z0)**2`` (Nguyen et al. 2012, Kinect v1).
+    cell_rms_factor : float
+        A cell is planar when the RMS of its plane fit is below ``factor * sigma(z)``.
+    merge_angle_deg : float
+        Maximum angle between the normals of two adjacent cells (or two regions) to join them.
+    merge_rms_factor : float
+        Two cells (or regions) join when the RMS distance of their union to one plane is below
+        ``factor * sigma(z)``; a region drops cells whose RMS to its plane is above that.
+    min_plane_cells : int
+        Regions with fewer planar cells are dropped.
+    min_inliers_px : int
+        Planes with fewer inlier pixels after refinement are dropped.
+    inlier_factor : float
+        A pixel is an inlier when its distance to the plane is below ``factor * sigma(z)``.
+    """
+
+    cell_size_px: int = 20
+    min_valid_fraction: float = 0.5
+    noise_a_m: float = 0.0012
+    noise_b_per_m: float = 0.0019
+    noise_z0_m: float = 0.4
+    cell_rms_factor: float = 2.5
+    merge_angle_deg: float = 20.0
+    merge_rms_factor: float = 2.0
+    min_plane_cells: int = 4
+    min_inliers_px: int = 1500
+    inlier_factor: float = 3.0
+
+    def sigma_m(self, z):
+        """Axial noise (metres) at depth ``z`` (any shape); never below ``noise_a_m``."""
+        z = np.maximum(np.asarray(z), self.noise_z0_m)
+        return self.noise_a_m + self.noise_b_per_m * (z - self.noise_z0_m) ** 2
+
+
+@dataclass(frozen=True)
+class DepthPlane:
+    """One plane found in a depth image, in the camera frame (OpenCV axes).
+
+    The plane is ``normal . p + offset = 0``; ``normal`` points towards the camera so
+    ``offset`` (> 0) is the camera's distance to the plane.
+
+    Parameters
+    ----------
+    normal : (3,) float64
+        Unit normal, camera frame.
+    offset : float
+        Metres.
+    num_inliers : int
+    centroid : (3,) float64
+        Mean of the inlier points, camera frame, metres.
+    rms_m : float
+        RMS point-to-plane distance of the inliers.
+
+    Attributes
+    ----------
+    inlier_mask : (H, W) bool
+        Pixels of this plane (read-only; computed from the label image on first access).
+    """
+
+    normal: np.ndarray
+    offset: float
+    num_inliers: int
+    centroid: np.ndarray
+    rms_m: float
+    _labels: np.ndarray = field(default=None, repr=False, compare=False)
+    _index: int = field(default=-1, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "normal", readonly(np.asarray(self.normal, np.float64).reshape(3)))
+        object.__setattr__(self, "centroid", readonly(np.asarray(self.centroid, np.float64).reshape(3)))
+
+    @functools.cached_property
+    def inlier_mask(self) -> np.ndarray:
+        m = self._labels == self._index
+        m.setflags(write=False)
+        return m
+
+    def distance(self, points) -> np.ndarray:
+        """Signed distances (N,) of camera-frame points (N, 3) to the plane."""
+        return np.asarray(points, np.float64).reshape(-1, 3) @ self.normal + self.offset
+
+
+@dataclass(frozen=True)
+class DepthPlaneResult:
+    """All planes of one depth image.
+
+    Parameters
+    ----------
+    planes : tuple of DepthPlane
+        Largest first.
+    labels : (H, W) int32
+        Index into ``planes`` per pixel, -1 where no plane.
+    timings_ms : dict
+        Stage name -> milliseconds.
+    """
+
+    planes: tuple
+    labels: np.ndarray
+    timings_ms: dict = field(default_factory=dict)
+
+
+def _check_depth(depth_m, intrinsics: Intrinsics) -> np.ndarray:
+    """Validate and return float32 depth with every invalid value set to 0."""
+    if not isinstance(intrinsics, Intrinsics):
+        raise IntrinsicsError(f"intrinsics must be an arkit.Intrinsics, got {type(intrinsics).__name__}")
+    if not isinstance(depth_m, np.ndarray):
+        raise FrameError(f"depth must be a numpy array (H, W) float32 metres, got {type(depth_m).__name__}")
+    if depth_m.ndim != 2:
+        raise FrameError(f"depth must be a 2-D (H, W) array of metres, got shape {depth_m.shape}")
+    if not np.issubdtype(depth_m.dtype, np.floating):
+        raise FrameError(
+            f"depth must be float metres, got dtype {depth_m.dtype}; convert raw sensor values first "
+            "(e.g. uint16 / 1000 for Kinect, / 5000 for TUM)"
+        )
+    intrinsics.check_image(depth_m, what="depth image")
+    d = depth_m.astype(np.float32, copy=True)
+    d[~np.isfinite(d) | (d < 0)] = 0.0
+    return d
+
+
+class DepthPlaneExtractor:
+    """Plane extractor bound to one camera (rays and cell layout are computed once).
+
+    Parameters
+    ----------
+    intrinsics : Intrinsics
+        Of the depth image (distortion is honoured through :meth:`Intrinsics.unproject`).
+    params : DepthPlaneParams, optional
+
+    >>> from arkit.core.camera import Intrinsics
+    >>> ex = DepthPlaneExtractor(Intrinsics(320, 240, 262.5, 262.5, 159.5, 119.5), DepthPlaneParams(cell_size_px=10))
+    >>> ex(np.zeros((240, 320), np.float32)).planes
+    ()
+    """
+
+    def __init__(self, intrinsics: Intrinsics, params: DepthPlaneParams | None = None):
+        if not isinstance(intrinsics, Intrinsics):
+            raise IntrinsicsError(f"intrinsics must be an arkit.Intrinsics, got {type(intrinsics).__name__}")
+        self.intrinsics = intrinsics
+        self.params = params or DepthPlaneParams()
+        cs = int(self.params.cell_size_px)
+        if cs < 2:
+            raise FrameError(f"cell_size_px must be at least 2, got {cs}")
+        W, H = intrinsics.width, intrinsics.height
+        self.grid = (H // cs, W // cs)
+        if min(self.grid) < 1:
+            raise FrameError(f"a {W}x{H} depth image is smaller than one {cs}x{cs} cell; use a smaller cell_size_px")
+        u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+        rays = intrinsics.unproject(np.stack([u.ravel(), v.ravel()], 1))
+        self._rx = self._to_cells(rays[:, 0].reshape(H, W).astype(np.float32))
+        self._ry = self._to_cells(rays[:, 1].reshape(H, W).astype(np.float32))
+
+    # -- layout -------------------------------------------------------------------------------
+    def _to_cells(self, img: np.ndarray) -> np.ndarray:
+        """(H, W) -> (Hc*Wc, cs*cs) cell-major copy (the bottom/right remainder is dropped)."""
+        cs = self.params.cell_size_px
+        Hc, Wc = self.grid
+        a = img[: Hc * cs, : Wc * cs].reshape(Hc, cs, Wc, cs).transpose(0, 2, 1, 3)
+        return np.ascontiguousarray(a).reshape(Hc * Wc, cs * cs)
+
+    def _from_cells(self, cells: np.ndarray, fill) -> np.ndarray:
+        cs = self.params.cell_size_px
+        Hc, Wc = self.grid
+        out = np.full((self.intrinsics.height, self.intrinsics.width), fill, dtype=cells.dtype)
+        out[: Hc * cs, : Wc * cs] = cells.reshape(Hc, Wc, cs, cs).transpose(0, 2, 1, 3).reshape(Hc * cs, Wc * cs)
+        return out
+
+    # -- main entry ---------------------------------------------------------------------------
+    def __call__(self, depth_m: np.ndarray) -> DepthPlaneResult:
+        return self.extract(depth_m)
+
+    def extract(self, depth_m: np.ndarray) -> DepthPlaneResult:
+        """Find the planes of one depth image.
+
+        Parameters
+        ----------
+        depth_m : (H, W) float32
+            Metres, 0 (or NaN / inf / negative) = invalid.
+
+        Returns
+        -------
+        DepthPlaneResult
+
+        Raises
+        ------
+        FrameError
+            Not a 2-D float array, or the depth looks like millimetres (median > 20 m).
+        IntrinsicsError
+            The size does not match the intrinsics.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        p = self.params
+        depth = _check_depth(depth_m, self.intrinsics)
+        H, W = depth.shape
+        valid_any = depth > 0
+        empty = DepthPlaneResult((), np.full((H, W), -1, np.int32), {"total": 0.0})
+        if not valid_any.any():
+            return empty
+        med = float(np.median(depth[valid_any][:: max(1, int(valid_any.sum()) // 20000)]))
+        if med > MAX_PLAUSIBLE_MEDIAN_DEPTH_M:
+            raise FrameError(
+                f"median depth is {med:.1f} m: the depth is probably in millimetres (or raw sensor units); "
+                "pass float32 metres (e.g. uint16 / 1000 for Kinect, / 5000 for TUM)"
+            )
+
+        # 1. cell moments --------------------------------------------------------------------
+        Z = self._to_cells(depth)
+        X = self._rx * Z
+        Y = self._ry * Z
+        cs2 = Z.shape[1]
+        S = _moment_sums(X, Y, Z)                         # (Ncell, 10) float64
+        n = S[:, 0]
+        thr = _cell_sigma(Z, p)
+        thr[Z <= 0] = 0.0
+        t1 = time.perf_counter()
+
+        # 2. per-cell planes -----------------------------------------------------------------
+        Ncell = Z.shape[0]
+        fit_cells = np.flatnonzero(n >= p.min_valid_fraction * cs2)
+        normal = np.zeros((Ncell, 3))
+        offset = np.zeros(Ncell)
+        mean = np.zeros((Ncell, 3))
+        planar = np.zeros(Ncell, bool)
+        if len(fit_cells):
+            nrm, off, mu, lam = fit_planes_from_moments(S[fit_cells])
+            rms = np.sqrt(np.maximum(lam[:, 0], 0.0))
+            ok = (rms < p.cell_rms_factor * p.sigma_m(mu[:, 2])) & (lam[:, 1] > 2.0 * lam[:, 0])
+            normal[fit_cells], offset[fit_cells], mean[fit_cells] = nrm, off, mu
+            planar[fit_cells] = ok
+        t2 = time.perf_counter()
+
+        # 3. regions over the cell grid ------------------------------------------------------
+        regions = _grow_regions(planar, normal, mean, S, self.grid, p)
+        t3 = time.perf_counter()
+        if not regions:
+            empty.timings_ms.update(moments=1e3 * (t1 - t0), total=1e3 * (time.perf_counter() - t0))
+            return empty
+
+        # 4. pixel-level assignment: every (cell, region) pair of each region's dilated cells --
+        R = len(regions)
+        cand = [_dilate_cells(cells, self.grid) for cells, _, _ in regions]
+        pc = np.concatenate(cand)                                  # pair -> cell
+        pr = np.repeat(np.arange(R), [len(c) for c in cand])       # pair -> region
+        order_c = np.argsort(pc, kind="stable")
+        pc, pr = pc[order_c], pr[order_c]
+        nR = np.array([r[1] for r in regions], np.float32)
+        oR = np.array([r[2] for r in regions], np.float32)
+        Zp = Z[pc]
+        ratio = self._rx[pc] * nR[pr, 0:1]
+        ratio += self._ry[pc] * nR[pr, 1:2]
+        ratio += nR[pr, 2:3]
+        ratio *= Zp
+        ratio += oR[pr, None]
+        np.abs(ratio, out=ratio)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio /= thr[pc]                                       # invalid depth: thr 0 -> inf
+        starts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1]])
+        cells_hit = pc[starts]
+        group = np.cumsum(np.r_[False, pc[1:] != pc[:-1]])
+        best = np.minimum.reduceat(ratio, starts, axis=0)
+        win = (ratio <= best[group]) & (ratio < 1.0)
+        lab_hit = np.maximum.reduceat(np.where(win, pr[:, None].astype(np.int32), -1), starts, axis=0)
+        label = np.full(Z.shape, -1, np.int32)
+        label[cells_hit] = lab_hit
+        t4 = time.perf_counter()
+
+        # 5. refit each region with its inlier pixels --------------------------------------
+        inl = lab_hit[group] == pr[:, None]                        # (pairs, cs*cs)
+        cnt = inl.sum(axis=1)
+        tot = np.bincount(pr, weights=cnt, minlength=R)
+        full = (cnt == n[pc]) & (cnt > 0)
+        part = np.flatnonzero(~full & (cnt > 0))
+        SR = _region_sums(S[pc[full]], pr[full], R)
+        if len(part):
+            q = pc[part]
+            SR += _region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
+        keep = np.flatnonzero(tot >= p.min_inliers_px)
+        keep = keep[np.argsort(-tot[keep], kind="stable")]
+        remap = np.full(R + 1, -1, np.int32)
+        remap[keep] = np.arange(len(keep), dtype=np.int32)
+        labels_img = self._from_cells(remap[label], -1)            # label -1 indexes the final -1
+        labels_img.setflags(write=False)
+        planes = []
+        if len(keep):
+            ref = nR[keep].astype(np.float64)
+            nrm, off, mu, lam = fit_planes_from_moments(SR[keep], reference_normals=ref)
+            for j, k in enumerate(keep):
+                planes.append(DepthPlane(nrm[j], float(off[j]), int(tot[k]), mu[j],
+                                         float(np.sqrt(max(lam[j, 0], 0.0))), _labels=labels_img, _index=j))
+        t5 = time.perf_counter()
+        timings = {"moments": 1e3 * (t1 - t0), "cell_fit": 1e3 * (t2 - t1), "regions": 1e3 * (t3 - t2),
+                   "pixels": 1e3 * (t4 - t3), "refit": 1e3 * (t5 - t4), "total": 1e3 * (t5 - t0)}
+        return DepthPlaneResult(tuple(planes), labels_img, timings)
+
+
+def extract_planes(depth_m: np.ndarray, intrinsics: Intrinsics, params: DepthPlaneParams | None = None) -> DepthPlaneResult:
+    """One-shot :class:`DepthPlaneExtractor` call (build the extractor once for a video)."""
+    return DepthPlaneExtractor(intrinsics, params).extract(depth_m)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _moment_sums(X, Y, Z, w=None) -> np.ndarray:
+    """Per-cell sums [n, x, y, z, xx, xy, xz, yy, yz, zz] (Ncell, 10) float64 from cell-major arrays.
+
+    ``w`` (Ncell, cs*cs) float32 0/1 selects the pixels (default: valid depth, Z > 0).
+
+    Second moments are accumulated about each cell's mean (float32 products of small numbers)
+    and shifted back in float64, so the covariance keeps sub-millimetre precision."""
+    S = np.empty((Z.shape[0], 10))
+    v = (Z > 0).astype(np.float32) if w is None else w
+    if w is not None:
+        X, Y, Z = X * w, Y * w, Z * w
+    n = v.sum(1, dtype=np.float64)
+    nz = np.maximum(n, 1.0)
+    S[:, 0] = n
+    S[:, 1] = X.sum(1, dtype=np.float64)
+    S[:, 2] = Y.sum(1, dtype=np.float64)
+    S[:, 3] = Z.sum(1, dtype=np.float64)
+    mu = (S[:, 1:4] / nz[:, None]).astype(np.float32)
+    Xc = (X - mu[:, 0:1]) * v
+    Yc = (Y - mu[:, 1:2]) * v
+    Zc = (Z - mu[:, 2:3]) * v
+    c = np.empty((Z.shape[0], 6))
+    c[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
+    c[:, 1] = np.einsum("ij,ij->i", Xc, Yc)
+    c[:, 2] = np.einsum("ij,ij->i", Xc, Zc)
+    c[:, 3] = np.einsum("ij,ij->i", Yc, Yc)
+    c[:, 4] = np.einsum("ij,ij->i", Yc, Zc)
+    c[:, 5] = np.einsum("ij,ij->i", Zc, Zc)
+    # sum (a - m)(b - m') about the float32 mean m -> raw sums: + m*Sb + m'*Sa - n m m'
+    m = mu.astype(np.float64)
+    for k, (i, j) in enumerate(((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))):
+        S[:, 4 + k] = c[:, k] + m[:, i] * S[:, 1 + j] + m[:, j] * S[:, 1 + i] - n * m[:, i] * m[:, j]
+    return S
+
+
+def _cell_sigma(Z, p: DepthPlaneParams) -> np.ndarray:
+    """Per-pixel inlier threshold ``inlier_factor * sigma(z)`` (cell-major float32)."""
+    z = np.maximum(Z, np.float32(p.noise_z0_m)) - np.float32(p.noise_z0_m)
+    return np.float32(p.inlier_factor) * (np.float32(p.noise_a_m) + np.float32(p.noise_b_per_m) * z * z)
+
+
+def _dilate_cells(cells: np.ndarray, grid) -> np.ndarray:
+    """Cell indices of ``cells`` plus their 8-neighbours (sorted, unique)."""
+    Hc, Wc = grid
+    m = np.zeros((Hc + 2, Wc + 2), bool)
+    r, c = np.divmod(cells, Wc)
+    for dr in (0, 1, 2):
+        for dc in (0, 1, 2):
+            m[r + dr, c + dc] = True
+    return np.flatnonzero(m[1:-1, 1:-1].ravel())
+
+
+def _mse_to_planes(S, nrm, off) -> np.ndarray:
+    """Mean squared distance (N,) of point sets with moment sums S (N, 10) to planes (N, 3), (N,)."""
+    mu, C = covariance_from_moments(S)
+    return np.einsum("ni,nij,nj->n", nrm, C, nrm) + (np.einsum("ij,ij->i", nrm, mu) + off) ** 2
+
+
+def _noise2(S, p: DepthPlaneParams) -> np.ndarray:
+    """Expected squared noise (N,) of point sets from their mean depth."""
+    return p.sigma_m(S[:, 3] / np.maximum(S[:, 0], 1.0)) ** 2
+
+
+def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
+    """Join adjacent planar cells whose union is still a plane (PEAC-style MSE test).
+
+    Returns [(cell indices, normal, offset)], largest first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    Hc, Wc = grid
+    Ncell = Hc * Wc
+    cos_merge = np.cos(np.radians(p.merge_angle_deg))
+    f2 = p.merge_rms_factor ** 2
+    e2 = _noise2(S, p)
+    idx = np.arange(Ncell).reshape(Hc, Wc)
+    pairs = np.concatenate([
+        np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1),
+        np.stack([idx[:-1, :].ravel(), idx[1:, :].ravel()], 1),
+    ])
+    pairs = pairs[planar[pairs[:, 0]] & planar[pairs[:, 1]]]
+    a, b = pairs[:, 0], pairs[:, 1]
+    ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
+    a, b = a[ok], b[ok]
+    Sab = S[a] + S[b]
+    nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
+    nm /= np.linalg.norm(nm, axis=1, keepdims=True)
+    mu_ab = Sab[:, 1:4] / Sab[:, :1]
+    mse = _mse_to_planes(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab))
+    ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
+    a, b = a[ok], b[ok]
+    alive = planar.copy()
+    for _ in range(3):                                         # grow, prune outlier cells, regrow
+        keep = alive[a] & alive[b]
+        g = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(Ncell, Ncell))
+        ncomp, comp = connected_components(g, directed=False)
+        comp = np.where(alive, comp, ncomp)
+        sizes = np.bincount(comp, minlength=ncomp + 1)[:ncomp]
+        big = sizes >= p.min_plane_cells
+        relabel = np.full(ncomp + 1, -1)
+        relabel[:ncomp][big] = np.arange(int(big.sum()))
+        reg = relabel[comp]
+        R = int(big.sum())
+        if R == 0:
+            return []
+        m = np.flatnonzero(reg >= 0)
+        SR = _region_sums(S[m], reg[m], R)
+        first = np.full(R, -1)
+        first[reg[m][::-1]] = m[::-1]
+        nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
+        bad = _mse_to_planes(S[m], nR[reg[m]], oR[reg[m]]) > f2 * e2[m]
+        frac = np.bincount(reg[m], weights=bad, minlength=R) / np.bincount(reg[m], minlength=R)
+        prune = bad & (frac[reg[m]] < 0.5)
+        if not prune.any():
+            break
+        alive[m[prune]] = False
+    noise = np.bincount(reg[m], weights=e2[m] * S[m, 0], minlength=R)
+    reg = _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2)
+    R = int(reg.max()) + 1
+    m = np.flatnonzero(reg >= 0)
+    SR = _region_sums(S[m], reg[m], R)
+    first = np.full(R, -1)
+    first[reg[m][::-1]] = m[::-1]
+    nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
+    order = np.argsort(-SR[:, 0], kind="stable")
+    return [(np.flatnonzero(reg == r), nR[r], float(oR[r])) for r in order]
+
+
+def _region_sums(S, reg, R) -> np.ndarray:
+    """Sum the rows of S (M, 10) by region label reg (M,) into (R, 10)."""
+    out = np.empty((R, S.shape[1]))
+    for j in range(S.shape[1]):
+        out[:, j] = np.bincount(reg, weights=S[:, j], minlength=R)
+    return out
+
+
+def _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarray:
+    """Merge regions whose union is a plane and that lie within two cells of each other.
+
+    Parameters
+    ----------
+    reg : (Ncell,) int
+        Region label per cell, -1 for none.
+    SR : (R, 10) float64
+        Region moment sums; nR (R, 3) their normals; noise (R,) sum of n * sigma**2.
+
+    Returns
+    -------
+    (Ncell,) int
+        New labels 0..R'-1, -1 for none.
+    """
+    Hc, Wc = grid
+    R = len(SR)
+    if R < 2:
+        return reg
+    L = np.full((Hc + 4, Wc + 4), -1)
+    L[2:-2, 2:-2] = reg.reshape(Hc, Wc)
+    keys = []
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            A = L[2:-2, 2:-2]
+            B = L[2 + dy:Hc + 2 + dy, 2 + dx:Wc + 2 + dx]
+            ok = (A >= 0) & (B >= 0) & (A < B)
+            keys.append(A[ok] * R + B[ok])
+    keys = np.unique(np.concatenate(keys))
+    if len(keys) == 0:
+        return reg
+    i, j = np.divmod(keys, R)
+    ok = np.einsum("ij,ij->i", nR[i], nR[j]) > cos_merge
+    i, j = i[ok], j[ok]
+    if len(i) == 0:
+        return reg
+    _, _, _, lam = fit_planes_from_moments(SR[i] + SR[j])
+    score = lam[:, 0] / (f2 * (noise[i] + noise[j]) / (SR[i, 0] + SR[j, 0]))
+    parent = list(range(R))
+    sums = {r: SR[r].copy() for r in range(R)}
+    nz = {r: float(noise[r]) for r in range(R)}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for k in np.argsort(score):
+        if score[k] >= 1.0:
+            break
+        ri, rj = root(int(i[k])), root(int(j[k]))
+        if ri == rj:
+            continue
+        Su = sums[ri] + sums[rj]
+        _, _, _, lu = fit_planes_from_moments(Su[None])
+        if lu[0, 0] >= f2 * (nz[ri] + nz[rj]) / Su[0]:
+            continue
+        parent[rj] = ri
+        sums[ri], nz[ri] = Su, nz[ri] + nz[rj]
+    roots = np.array([root(r) for r in range(R)])
+    _, new = np.unique(roots, return_inverse=True)
+    return np.where(reg >= 0, new[np.maximum(reg, 0)], -1)

@@ -1,0 +1,112 @@
+"""Least-squares planes from moment sums (batched), the building block of plane extraction.
+
+A set of points is summarised by the 10 sums ``[n, Sx, Sy, Sz, Sxx, Sxy, Sxz, Syy, Syz, Szz]``;
+sums of disjoint sets add, so cells merge into regions and frames into a running fit by
+addition. The plane is the eigenvector of the smallest eigenvalue of the covariance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Column order of a moment-sum row.
+MOMENT_NAMES = ("n", "x", "y", "z", "xx", "xy", "xz", "yy", "yz", "zz")
+
+
+def moments_of_points(points) -> np.ndarray:
+    """Moment sums (10,) float64 of points (N, 3) (centred internally for precision)."""
+    P = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    n = len(P)
+    if n == 0:
+        return np.zeros(10)
+    s1 = P.sum(0)
+    C = P - s1 / n
+    M = C.T @ C + np.outer(s1, s1) / n
+    return np.array([n, s1[0], s1[1], s1[2], M[0, 0], M[0, 1], M[0, 2], M[1, 1], M[1, 2], M[2, 2]])
+
+
+def covariance_from_moments(S) -> tuple:
+    """Means (N, 3) and covariances (N, 3, 3) float64 from moment sums (N, 10)."""
+    S = np.asarray(S, dtype=np.float64).reshape(-1, 10)
+    n = np.maximum(S[:, 0], 1e-12)
+    mu = S[:, 1:4] / n[:, None]
+    xx, xy, xz, yy, yz, zz = (S[:, i] / n for i in range(4, 10))
+    C = np.empty((len(S), 3, 3))
+    C[:, 0, 0] = xx - mu[:, 0] * mu[:, 0]
+    C[:, 0, 1] = C[:, 1, 0] = xy - mu[:, 0] * mu[:, 1]
+    C[:, 0, 2] = C[:, 2, 0] = xz - mu[:, 0] * mu[:, 2]
+    C[:, 1, 1] = yy - mu[:, 1] * mu[:, 1]
+    C[:, 1, 2] = C[:, 2, 1] = yz - mu[:, 1] * mu[:, 2]
+    C[:, 2, 2] = zz - mu[:, 2] * mu[:, 2]
+    return mu, C
+
+
+def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
+    """Planes ``n . p + d = 0`` of many point sets at once.
+
+    Parameters
+    ----------
+    S : (N, 10) float64
+        Moment sums (see :data:`MOMENT_NAMES`).
+    reference_normals : (N, 3) or (3,) float64, optional
+        Orient each normal to agree with this direction.
+    viewpoint : (3,) float64, optional
+        Otherwise orient each normal towards this point (default: the origin, i.e. the camera).
+
+    Returns
+    -------
+    normal : (N, 3) float64
+        Unit normals.
+    offset : (N,) float64
+    mean : (N, 3) float64
+        Centroids.
+    eigenvalues : (N, 3) float64
+        Ascending eigenvalues of the covariance; ``eigenvalues[:, 0]`` is the mean squared
+        point-to-plane distance.
+    """
+    mu, C = covariance_from_moments(S)
+    w, V = np.linalg.eigh(C)
+    nrm = V[:, :, 0]
+    if reference_normals is not None:
+        ref = np.broadcast_to(np.asarray(reference_normals, np.float64), nrm.shape)
+        flip = np.einsum("ij,ij->i", nrm, ref) < 0
+    else:
+        vp = np.zeros(3) if viewpoint is None else np.asarray(viewpoint, np.float64).reshape(3)
+        flip = np.einsum("ij,ij->i", nrm, vp - mu) < 0
+    nrm = np.where(flip[:, None], -nrm, nrm)
+    off = -np.einsum("ij,ij->i", nrm, mu)
+    return nrm, off, mu, w
+
+
+def transform_plane(T_dst_src, normal, offset):
+    """Express the plane ``n . p + d = 0`` given in frame ``src`` in frame ``dst``.
+
+    Parameters
+    ----------
+    T_dst_src : (4, 4) float64
+    normal : (3,) float64
+    offset : float
+
+    Returns
+    -------
+    normal_dst : (3,) float64
+    offset_dst : float
+    """
+    T = np.asarray(T_dst_src, np.float64)
+    n = T[:3, :3] @ np.asarray(normal, np.float64).reshape(3)
+    return n, float(offset - n @ T[:3, 3])
+
+
+def transform_moments(T_dst_src, S) -> np.ndarray:
+    """Moment sums (10,) of a point set expressed in ``src``, re-expressed in ``dst``."""
+    T = np.asarray(T_dst_src, np.float64)
+    S = np.asarray(S, np.float64).reshape(10)
+    n = S[0]
+    if n <= 0:
+        return np.zeros(10)
+    R, t = T[:3, :3], T[:3, 3]
+    s1 = S[1:4]
+    M = np.array([[S[4], S[5], S[6]], [S[5], S[7], S[8]], [S[6], S[8], S[9]]])
+    s1d = R @ s1 + n * t
+    Md = R @ M @ R.T + np.outer(R @ s1, t) + np.outer(t, R @ s1) + n * np.outer(t, t)
+    return np.array([n, *s1d, Md[0, 0], Md[0, 1], Md[0, 2], Md[1, 1], Md[1, 2], Md[2, 2]])

@@ -1,0 +1,211 @@
+"""What every renderer backend shares: the ``render`` contract, input checks, draw order and the
+lens-distortion post-step.
+
+A backend only implements :meth:`Renderer._render_pinhole` (draw sorted items with an ideal
+pinhole camera at a given canvas size); this class checks the inputs, orders the items (opaque
+first, then translucent ones back to front) and, for cameras with lens distortion, renders a
+pinhole canvas and warps it with a cached ``cv2.remap`` table so that overlays register on the
+raw (distorted) camera image.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from arkit.core.camera import Intrinsics
+from arkit.core.errors import IntrinsicsError, RendererError
+from arkit.core.pose import as_transform, invert
+from arkit.render.types import DrawItem, MeshData, RenderOutput
+
+log = logging.getLogger(__name__)
+
+
+def mesh_is_translucent(mesh: MeshData) -> bool:
+    """True when a mesh has any alpha < 1 in its colours or texture."""
+    if len(mesh.colors) and float(mesh.colors[:, 3].min()) < 1.0:
+        return True
+    return mesh.texture is not None and mesh.uv is not None and int(mesh.texture[:, :, 3].min()) < 255
+
+
+def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucent_of) -> list:
+    """Opaque items in the given order, then translucent items farthest first.
+
+    Parameters
+    ----------
+    items : sequence of DrawItem
+    T_world_camera : (4, 4) float64
+    translucent_of : callable
+        ``MeshData -> bool`` (backends cache it per mesh key).
+    """
+    opaque, trans = [], []
+    T_camera_world = invert(T_world_camera)
+    for it in items:
+        if not isinstance(it, DrawItem):
+            raise RendererError(f"render() expects DrawItem objects, got {type(it).__name__}")
+        if len(it.mesh.faces) == 0 or it.opacity <= 0.0:
+            continue
+        if it.opacity < 1.0 or translucent_of(it.mesh):
+            centre = it.mesh.bounds.mean(axis=0)
+            p = T_camera_world @ it.T_world_object @ np.append(centre, 1.0)
+            trans.append((-float(np.linalg.norm(p[:3])), len(trans), it))
+        else:
+            opaque.append(it)
+    trans.sort(key=lambda t: (t[0], t[1]))
+    return opaque + [t[2] for t in trans]
+
+
+def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera: np.ndarray, near: float):
+    """Conservative pixel rectangle that can receive fragments of ``items`` (pinhole camera).
+
+    Returns
+    -------
+    (x0, y0, x1, y1) int, inclusive, or None when nothing can be visible.
+        The whole image when a bounding box crosses the near plane.
+    """
+    W, H = intrinsics.width, intrinsics.height
+    if not items:
+        return None
+    T_camera_world = invert(T_world_camera)
+    signs = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=bool)
+    lo_u = lo_v = np.inf
+    hi_u = hi_v = -np.inf
+    for it in items:
+        b = it.mesh.bounds
+        corners = np.where(signs, b[1], b[0])
+        T = T_camera_world @ it.T_world_object
+        P = corners @ T[:3, :3].T + T[:3, 3]
+        z = P[:, 2]
+        if z.max() < near:
+            continue
+        if z.min() < near:
+            return 0, 0, W - 1, H - 1
+        u = intrinsics.fx * P[:, 0] / z + intrinsics.cx
+        v = intrinsics.fy * P[:, 1] / z + intrinsics.cy
+        lo_u, hi_u = min(lo_u, u.min()), max(hi_u, u.max())
+        lo_v, hi_v = min(lo_v, v.min()), max(hi_v, v.max())
+    if not np.isfinite(lo_u):
+        return None
+    x0, x1 = max(int(np.floor(lo_u)) - 2, 0), min(int(np.ceil(hi_u)) + 2, W - 1)
+    y0, y1 = max(int(np.floor(lo_v)) - 2, 0), min(int(np.ceil(hi_v)) + 2, H - 1)
+    if x0 > x1 or y0 > y1:
+        return None
+    return x0, y0, x1, y1
+
+
+class Renderer:
+    """Base class of the renderers; see :func:`arkit.render.create_renderer`.
+
+    Parameters
+    ----------
+    width, height : int
+        Output image size in pixels.
+    """
+
+    backend = "none"
+
+    def __init__(self, width: int, height: int):
+        width, height = int(width), int(height)
+        if width <= 0 or height <= 0 or width > 16384 or height > 16384:
+            raise RendererError(f"renderer size must be between 1x1 and 16384x16384, got {width}x{height}")
+        self.width, self.height = width, height
+        self._distortion_cache: dict = {}
+        self._translucent: dict = {}
+
+    # -- public -------------------------------------------------------------------------------
+    def render(self, items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera, *,
+               near: float = 0.01, far: float = 100.0, ambient: float = 0.45,
+               light_dir_camera=(0.3, -0.6, 1.0)) -> RenderOutput:
+        """Draw ``items`` as seen by a camera.
+
+        Parameters
+        ----------
+        items : sequence of DrawItem
+            Meshes with their world poses; opaque ones are drawn first, translucent ones
+            (``opacity < 1`` or alpha in colours/texture) after, farthest first.
+        intrinsics : Intrinsics
+            Must match the renderer size. With lens distortion the overlay is rendered with the
+            pinhole ``K`` on a canvas large enough for the whole field of view and warped with
+            ``cv2.remap`` (cached per intrinsics) so it registers on the raw, distorted image.
+        T_world_camera : (4, 4) float64
+            Camera pose, OpenCV axes.
+        near, far : float
+            Clip distances in metres.
+        ambient : float
+            Ambient light fraction in [0, 1]; lit colour = ``colour * (ambient + (1 - ambient) *
+            max(0, n . -light))``.
+        light_dir_camera : (3,) float
+            Direction in which the directional light travels, in OpenCV camera axes (need not
+            be unit length). The default travels forward and a little right and up, so surfaces
+            facing the camera are lit.
+
+        Returns
+        -------
+        RenderOutput
+            ``rgba`` (H, W, 4) uint8 straight alpha and ``depth_m`` (H, W) float32 camera z
+            (0 where empty); row 0 is the top of the image.
+        """
+        if not isinstance(intrinsics, Intrinsics):
+            raise IntrinsicsError(f"intrinsics must be an arkit.core.Intrinsics, got {type(intrinsics).__name__}")
+        intrinsics.check_image(np.empty((self.height, self.width, 0)), what="renderer output")
+        T_wc = as_transform(T_world_camera, "T_world_camera")
+        if not (np.isfinite(near) and np.isfinite(far) and 0.0 < near < far):
+            raise RendererError(f"need 0 < near < far, got near={near} far={far}")
+        light = np.asarray(light_dir_camera, dtype=np.float64).reshape(3)
+        n = np.linalg.norm(light)
+        if not np.isfinite(n) or n < 1e-9:
+            raise RendererError(f"light_dir_camera must be a finite non-zero 3-vector, got {light_dir_camera}")
+        light = light / n
+        ambient = float(np.clip(ambient, 0.0, 1.0))
+        ordered = sort_items(items, T_wc, self._is_translucent)
+        if not intrinsics.has_distortion:
+            rgba, depth = self._render_pinhole(ordered, intrinsics, T_wc, near, far, ambient, light)
+            return RenderOutput(rgba=rgba, depth_m=depth)
+        canvas, map_x, map_y = self._distortion(intrinsics)
+        if not ordered:
+            rgba = np.zeros((self.height, self.width, 4), np.uint8)
+            return RenderOutput(rgba=rgba, depth_m=np.zeros((self.height, self.width), np.float32))
+        rgba_c, depth_c = self._render_pinhole(ordered, canvas, T_wc, near, far, ambient, light)
+        import cv2
+
+        rgba = cv2.remap(rgba_c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        depth = cv2.remap(depth_c, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return RenderOutput(rgba=rgba, depth_m=depth)
+
+    def close(self) -> None:
+        """Release resources (GPU context, caches). Safe to call twice."""
+        self._distortion_cache.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- for backends -------------------------------------------------------------------------
+    def _render_pinhole(self, items, intrinsics, T_world_camera, near, far, ambient, light):
+        """Return ``(rgba (h, w, 4) uint8, depth (h, w) float32)`` at ``intrinsics`` size."""
+        raise NotImplementedError
+
+    def _is_translucent(self, mesh: MeshData) -> bool:
+        v = self._translucent.get(mesh.key)
+        if v is None:
+            if len(self._translucent) > 4096:
+                self._translucent.clear()
+            v = self._translucent[mesh.key] = mesh_is_translucent(mesh)
+        return v
+
+    def _distortion(self, intrinsics: Intrinsics):
+        key = (intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, intrinsics.dist, intrinsics.model)
+        hit = self._distortion_cache.get(key)
+        if hit is None:
+            from arkit.render.projection import distortion_canvas
+
+            if len(self._distortion_cache) >= 4:
+                self._distortion_cache.clear()
+            hit = self._distortion_cache[key] = distortion_canvas(intrinsics)
+            log.debug("distortion canvas for %dx%d: %dx%d", self.width, self.height, hit[0].width, hit[0].height)
+        return hit

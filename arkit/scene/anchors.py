@@ -1,0 +1,82 @@
+"""Anchor bindings: how scene content finds its pose in the world each frame.
+
+A binding resolves, from the trackables of the current frame, to zero or more
+``(anchor_id, T_world_anchor, state)`` tuples. World-fixed anchors always resolve to one;
+trackable anchors follow one trackable by id (``"marker:3"``, ``"plane:2"``, ``"image:poster"``);
+kind anchors follow every trackable of a kind (``"face"``: one copy of the content per face).
+New trackable types plug in without changes here: they only need an id, a kind and a pose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+import numpy as np
+
+from arkit.core.pose import as_transform
+from arkit.core.trackables import Anchor, TrackableState
+
+
+@dataclass(frozen=True)
+class AnchorBinding:
+    """Where content is anchored.
+
+    Parameters
+    ----------
+    trackable_id : str, optional
+        Follow this trackable (exact id).
+    kind : str, optional
+        Follow every trackable of this kind (one instance each).
+    T_world_anchor : (4, 4), optional
+        A world-fixed anchor (used when neither ``trackable_id`` nor ``kind`` is set).
+    T_trackable_anchor : (4, 4)
+        Offset of the anchor in the trackable's local frame (+Y = surface normal).
+    show_when_paused : bool
+        Keep drawing content at the trackable's last known pose while it is not seen
+        (ARKit/ARCore behaviour for static trackables). STOPPED trackables are never drawn.
+    """
+
+    trackable_id: Optional[str] = None
+    kind: Optional[str] = None
+    T_world_anchor: Optional[np.ndarray] = None
+    T_trackable_anchor: np.ndarray = field(default_factory=lambda: np.eye(4))
+    show_when_paused: bool = True
+
+    def __post_init__(self):
+        if sum(x is not None for x in (self.trackable_id, self.kind, self.T_world_anchor)) > 1:
+            raise ValueError("an anchor binding follows a trackable id, a kind, or a world pose - not several")
+        object.__setattr__(self, "T_trackable_anchor", as_transform(self.T_trackable_anchor, "anchor offset"))
+        if self.T_world_anchor is not None:
+            object.__setattr__(self, "T_world_anchor", as_transform(self.T_world_anchor, "world anchor"))
+
+    @classmethod
+    def world(cls, T_world_anchor=None) -> "AnchorBinding":
+        return cls(T_world_anchor=np.eye(4) if T_world_anchor is None else T_world_anchor)
+
+    @property
+    def describe(self) -> str:
+        if self.trackable_id:
+            return self.trackable_id
+        if self.kind:
+            return f"every {self.kind}"
+        return "world"
+
+    def resolve(self, trackables: Iterable, name: str) -> list:
+        """Anchors for this frame: list of :class:`arkit.core.Anchor` (possibly empty)."""
+        if self.trackable_id is None and self.kind is None:
+            T = self.T_world_anchor if self.T_world_anchor is not None else np.eye(4)
+            return [Anchor(f"anchor:{name}", T, None, TrackableState.TRACKING)]
+        out = []
+        for t in trackables:
+            if self.trackable_id is not None and t.id != self.trackable_id:
+                continue
+            if self.kind is not None and t.kind != self.kind:
+                continue
+            if t.state == TrackableState.STOPPED:
+                continue
+            if t.state == TrackableState.PAUSED and not self.show_when_paused:
+                continue
+            suffix = "" if self.trackable_id is not None else f"@{t.id}"
+            out.append(Anchor(f"anchor:{name}{suffix}", t.T_world_local @ self.T_trackable_anchor, t.id, t.state))
+        return out

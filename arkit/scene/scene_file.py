@@ -1,0 +1,317 @@
+"""Declarative scene files (YAML): which tracker, which default source, and what content goes on
+which anchor.
+
+Example (``samples/marker_cube/scene.yaml``)::
+
+    name: marker_cube
+    source: builtin:marker_room          # used when `arkit run` gets no --source
+    tracking:
+      type: markers
+      dictionary: DICT_6X6_250
+      marker_size_m: 0.1
+    content:
+      - name: cube
+        anchor: marker:3                 # world | marker:<id> | <kind>:<id> | kind:<kind>
+        box: [0.06, 0.06, 0.06]
+        position_m: [0, 0.03, 0]
+        color: [230, 60, 50]
+
+Every error names the file, the line and the key (:class:`arkit.core.errors.SceneFileError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from arkit.core.errors import ArkitError, SceneFileError
+from arkit.scene.graph import Scene, SceneNode
+from arkit.scene.yaml_lines import load_yaml_with_lines
+
+log = logging.getLogger(__name__)
+
+NUMBER = (int, float)
+
+TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
+            "render": dict, "content": list}
+TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
+                 "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str}
+TRACKING_TYPES = ("markers", "recorded", "none")
+MAP_KEYS = {"board": dict, "markers": list, "single": int}
+BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,
+              "separation_m": NUMBER, "square_length_m": NUMBER, "first_id": int, "dictionary": str}
+MAP_MARKER_KEYS = {"id": int, "size_m": NUMBER, "position_m": list, "rotation_deg": list}
+RENDER_KEYS = {"enabled": bool, "backend": str, "samples": int, "occlusion": bool, "ambient": NUMBER}
+SHAPE_KEYS = ("box", "sphere", "axes", "label", "model")
+CONTENT_KEYS = {"name": str, "anchor": (str, dict), "box": (list, NUMBER), "sphere": NUMBER, "axes": NUMBER,
+                "label": str, "model": str, "color": (list, str), "position_m": list, "rotation_deg": list,
+                "scale": (list, NUMBER), "opacity": NUMBER, "label_height_m": NUMBER,
+                "show_when_paused": bool, "children": list, "unlit": bool}
+
+
+@dataclass
+class SceneFile:
+    """A loaded scene file.
+
+    Attributes
+    ----------
+    path : Path
+    name : str
+    source : str or None
+        Default source URI (``builtin:<recipe>`` for generated data).
+    intrinsics : str or None
+        Intrinsics file, resolved relative to the scene file.
+    tracking : dict
+        Validated tracking section (``type`` and its options).
+    render : dict
+        Validated render section.
+    scene : Scene
+        The content, meshes loaded.
+    """
+
+    path: Path
+    name: str
+    source: Optional[str]
+    intrinsics: Optional[str]
+    tracking: dict
+    render: dict
+    scene: Scene = field(repr=False)
+
+
+class _Ctx:
+    def __init__(self, path: Path, lines: dict):
+        self.path = path
+        self.lines = lines
+
+    def error(self, key: str, message: str):
+        line = self.lines.get(key)
+        if line is None:  # fall back to the closest enclosing key that has a line
+            k = key
+            while k and line is None:
+                k = k.rsplit(".", 1)[0] if "." in k else (k.rsplit("[", 1)[0] if "[" in k else "")
+                line = self.lines.get(k)
+        return SceneFileError(str(self.path), message, line=line, key=key or None)
+
+    def check(self, d: Any, key: str, schema: dict, what: str) -> dict:
+        if not isinstance(d, dict):
+            raise self.error(key, f"{what} must be a mapping (key: value), got {type(d).__name__}")
+        for k, v in d.items():
+            sub = f"{key}.{k}" if key else str(k)
+            if k not in schema:
+                hint = difflib.get_close_matches(str(k), list(schema), n=1)
+                did = f"; did you mean '{hint[0]}'?" if hint else ""
+                raise self.error(sub, f"unknown key in {what}{did} (allowed: {', '.join(sorted(schema))})")
+            self.check_type(v, sub, schema[k])
+        return d
+
+    def check_type(self, v: Any, key: str, types) -> None:
+        types = types if isinstance(types, tuple) else (types,)
+        if isinstance(v, bool) and bool not in types:
+            ok = False
+        else:
+            ok = isinstance(v, types)
+        if not ok:
+            names = " or ".join(_type_name(t) for t in _flatten(types))
+            raise self.error(key, f"expected {names}, got {type(v).__name__} ({v!r})")
+
+    def vector(self, v: Any, key: str, n: int) -> np.ndarray:
+        if not (isinstance(v, list) and len(v) == n and all(isinstance(x, NUMBER) and not isinstance(x, bool) for x in v)):
+            raise self.error(key, f"expected a list of {n} numbers, got {v!r}")
+        return np.asarray(v, dtype=np.float64)
+
+
+def _flatten(types):
+    for t in types:
+        if isinstance(t, tuple):
+            yield from t
+        else:
+            yield t
+
+
+def _type_name(t) -> str:
+    return {str: "a string", int: "an integer", float: "a number", dict: "a mapping", list: "a list",
+            bool: "true/false"}.get(t, t.__name__)
+
+
+def load_scene(path) -> SceneFile:
+    """Load and validate a scene file, loading every asset it names.
+
+    Raises
+    ------
+    SceneFileError
+        Unknown key, wrong type, missing asset, bad anchor - naming file, line and key.
+    """
+    path = Path(path)
+    data, lines = load_yaml_with_lines(path)
+    ctx = _Ctx(path, lines)
+    if data is None or data == {}:
+        data = {}
+    ctx.check(data, "", TOP_KEYS, "the scene file")
+    tracking = _parse_tracking(ctx, data.get("tracking", {"type": "none"}))
+    render = ctx.check(dict(data.get("render", {})), "render", RENDER_KEYS, "render")
+    if render.get("backend", "auto") not in ("auto", "gl", "software"):
+        raise ctx.error("render.backend", f"unknown backend '{render['backend']}' (use auto, gl or software)")
+    scene = Scene(str(data.get("name", path.stem)))
+    items = data.get("content", [])
+    for i, item in enumerate(items):
+        key = f"content[{i}]"
+        binding, node = _parse_content(ctx, item, key, path.parent, default_name=f"content{i}")
+        try:
+            scene.add(node, on=binding)
+        except ValueError as e:
+            raise ctx.error(key, str(e)) from None
+    intr = data.get("intrinsics")
+    if intr is not None:
+        intr = str((path.parent / intr).resolve()) if not Path(intr).is_absolute() else intr
+    return SceneFile(path=path, name=scene.name, source=data.get("source"), intrinsics=intr,
+                     tracking=tracking, render=render, scene=scene)
+
+
+def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
+    t = dict(ctx.check(t, "tracking", TRACKING_KEYS, "tracking"))
+    kind = t.setdefault("type", "markers")
+    if kind not in TRACKING_TYPES:
+        raise ctx.error("tracking.type", f"unknown tracking type '{kind}' (use {', '.join(TRACKING_TYPES)})")
+    if "marker_size_m" in t and not t["marker_size_m"] > 0:
+        raise ctx.error("tracking.marker_size_m", "must be positive (metres)")
+    sizes = {}
+    for k, v in t.get("marker_sizes_m", {}).items():
+        sub = f"tracking.marker_sizes_m.{k}"
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ctx.error(sub, "marker ids must be integers")
+        ctx.check_type(v, sub, NUMBER)
+        if not v > 0:
+            raise ctx.error(sub, "must be positive (metres)")
+        sizes[int(k)] = float(v)
+    t["marker_sizes_m"] = sizes
+    if "map" in t:
+        m = ctx.check(t["map"], "tracking.map", MAP_KEYS, "tracking.map")
+        if len(m) != 1:
+            raise ctx.error("tracking.map", "give exactly one of 'board', 'markers' or 'single'")
+        if "board" in m:
+            b = ctx.check(m["board"], "tracking.map.board", BOARD_KEYS, "tracking.map.board")
+            for req in ("markers_x", "markers_y", "marker_length_m"):
+                if req not in b:
+                    raise ctx.error("tracking.map.board", f"missing required key '{req}'")
+            if b.setdefault("type", "grid") not in ("grid", "charuco"):
+                raise ctx.error("tracking.map.board.type", "board type must be 'grid' or 'charuco'")
+        if "markers" in m:
+            for i, mk in enumerate(m["markers"]):
+                sub = f"tracking.map.markers[{i}]"
+                ctx.check(mk, sub, MAP_MARKER_KEYS, sub)
+                if "id" not in mk:
+                    raise ctx.error(sub, "missing required key 'id'")
+                for vec in ("position_m", "rotation_deg"):
+                    if vec in mk:
+                        ctx.vector(mk[vec], f"{sub}.{vec}", 3)
+    if kind == "recorded" and "trajectory" in t:
+        t["trajectory"] = str((ctx.path.parent / t["trajectory"]).resolve())
+    return t
+
+
+def parse_color(ctx: _Ctx, v: Any, key: str) -> np.ndarray:
+    """Colour as RGBA float in [0, 1] from ``[r, g, b(, a)]`` 0-255 or ``"#rrggbb(aa)"``."""
+    if isinstance(v, str):
+        s = v.lstrip("#")
+        if len(s) not in (6, 8) or any(c not in "0123456789abcdefABCDEF" for c in s):
+            raise ctx.error(key, f"colour must be '#rrggbb' or '#rrggbbaa', got {v!r}")
+        vals = [int(s[i:i + 2], 16) for i in range(0, len(s), 2)]
+    else:
+        if not (isinstance(v, list) and len(v) in (3, 4) and all(isinstance(x, NUMBER) for x in v)):
+            raise ctx.error(key, f"colour must be [r, g, b] or [r, g, b, a] with 0-255 values, got {v!r}")
+        vals = list(v)
+        if any(x < 0 or x > 255 for x in vals):
+            raise ctx.error(key, "colour values must be between 0 and 255")
+    if len(vals) == 3:
+        vals.append(255)
+    return np.asarray(vals, dtype=np.float32) / 255.0
+
+
+def _parse_anchor(ctx: _Ctx, a: Any, key: str):
+    from arkit.scene.anchors import AnchorBinding
+
+    if a is None or a == "world":
+        return AnchorBinding.world()
+    if isinstance(a, dict):
+        allowed = {"marker": int, "trackable": str, "kind": str, "position_m": list, "rotation_deg": list}
+        ctx.check(a, key, allowed, "anchor")
+        if "marker" in a:
+            return f"marker:{a['marker']}"
+        if "trackable" in a:
+            return a["trackable"]
+        if "kind" in a:
+            return f"kind:{a['kind']}"
+        T = _local_transform(ctx, a, key, scale_allowed=False)
+        return AnchorBinding.world(T)
+    if isinstance(a, str) and ":" in a and all(a.split(":", 1)):
+        return a
+    raise ctx.error(key, f"anchor must be 'world', '<kind>:<id>' (e.g. 'marker:3'), 'kind:<kind>' or a mapping; got {a!r}")
+
+
+def _local_transform(ctx: _Ctx, item: dict, key: str, scale_allowed: bool = True) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    if "rotation_deg" in item:
+        T[:3, :3] = Rotation.from_euler("xyz", ctx.vector(item["rotation_deg"], f"{key}.rotation_deg", 3), degrees=True).as_matrix()
+    if "position_m" in item:
+        T[:3, 3] = ctx.vector(item["position_m"], f"{key}.position_m", 3)
+    return T
+
+
+def _parse_content(ctx: _Ctx, item: Any, key: str, base_dir: Path, default_name: str):
+    from arkit.scene import overlays
+
+    ctx.check(item, key, CONTENT_KEYS, "a content entry")
+    shapes = [k for k in SHAPE_KEYS if k in item]
+    if len(shapes) > 1:
+        raise ctx.error(f"{key}.{shapes[1]}", f"a content entry has one shape; got {', '.join(shapes)}")
+    name = item.get("name", default_name)
+    binding = _parse_anchor(ctx, item.get("anchor", "world"), f"{key}.anchor")
+    color = parse_color(ctx, item["color"], f"{key}.color") if "color" in item else None
+    scale = item.get("scale", 1.0)
+    if isinstance(scale, list):
+        scale = ctx.vector(scale, f"{key}.scale", 3)
+    elif not scale > 0:
+        raise ctx.error(f"{key}.scale", "must be positive")
+    meshes = []
+    try:
+        if "box" in item:
+            size = item["box"]
+            size = [size] * 3 if isinstance(size, NUMBER) else size
+            meshes = [overlays.box(ctx.vector(size, f"{key}.box", 3), color, unlit=item.get("unlit", False))]
+        elif "sphere" in item:
+            meshes = [overlays.sphere(float(item["sphere"]), color)]
+        elif "axes" in item:
+            meshes = overlays.axes(float(item["axes"]))
+        elif "label" in item:
+            meshes = [overlays.label(item["label"], float(item.get("label_height_m", 0.03)), color)]
+        elif "model" in item:
+            asset = (base_dir / item["model"]).resolve()
+            if not asset.is_file():
+                raise ctx.error(f"{key}.model", f"asset not found: {asset}")
+            meshes = overlays.model(asset, color)
+    except SceneFileError:
+        raise
+    except ArkitError as e:
+        raise ctx.error(f"{key}.{shapes[0]}", str(e)) from None
+    T = _local_transform(ctx, item, key)
+    meshes = [overlays.scaled(m, scale) for m in meshes] if np.any(np.asarray(scale) != 1.0) else meshes
+    node = SceneNode(str(name), T, meshes, opacity=float(item.get("opacity", 1.0)))
+    for j, child in enumerate(item.get("children", [])):
+        _, cnode = _parse_content(ctx, child, f"{key}.children[{j}]", base_dir, f"{name}.child{j}")
+        node.add_child(cnode)
+    if isinstance(binding, str) or binding is None:
+        from arkit.scene.graph import _as_binding
+
+        binding = _as_binding(binding)
+    if "show_when_paused" in item:
+        from dataclasses import replace
+
+        binding = replace(binding, show_when_paused=bool(item["show_when_paused"]))
+    return binding, node

@@ -1,0 +1,159 @@
+"""The per-frame loop: tracker -> scene graph -> renderer -> composited frame.
+
+>>> import arkit
+>>> session = arkit.Session.from_scene("samples/marker_cube/scene.yaml")   # doctest: +SKIP
+>>> for result in session.run(arkit.open_source("capture.mp4")):          # doctest: +SKIP
+...     result.camera.T_world_camera, result.image
+
+``Session`` holds the only mutable state of the pipeline (the tracker's and managers' state);
+each :meth:`Session.step` returns a frozen :class:`arkit.core.FrameResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Union
+
+import numpy as np
+
+from arkit.core.frame import Frame
+from arkit.core.results import FrameResult
+from arkit.core.trackables import CameraState, TrackingState
+from arkit.scene.graph import Scene
+from arkit.tracking.base import Tracker, TrackerOutput
+
+log = logging.getLogger(__name__)
+
+
+class Session:
+    """Runs the AR pipeline on frames.
+
+    Parameters
+    ----------
+    tracker : Tracker, optional
+        Camera tracker (markers, visual, recorded poses). ``None``: the camera stays at the
+        world origin, NOT_INITIALIZED (content anchored to the world is still drawn).
+    scene : Scene, optional
+        Content to draw. ``None``: an empty scene.
+    render : bool
+        Draw overlays and composite them over the camera image (``FrameResult.image``).
+    renderer_backend : {"auto", "gl", "software"}
+    samples : int
+        Multisampling for the GL renderer.
+    occlusion : bool
+        Hide overlays behind real geometry when frames carry depth.
+    """
+
+    def __init__(self, tracker: Optional[Tracker] = None, scene: Optional[Scene] = None, *,
+                 render: bool = True, renderer_backend: str = "auto", samples: int = 4,
+                 occlusion: bool = True, ambient: float = 0.45):
+        self.tracker = tracker
+        self.scene = scene if scene is not None else Scene()
+        self.render_enabled = render
+        self.renderer_backend = renderer_backend
+        self.samples = samples
+        self.occlusion = occlusion
+        self.ambient = ambient
+        self._renderer = None
+        self._renderer_size = None
+        self._last_camera = CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no frame yet")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_scene(cls, scene_file: Union[str, Path, "SceneFile"], **overrides) -> "Session":  # noqa: F821
+        """A session configured by a scene file (tracker, render options and content)."""
+        from arkit.scene.scene_file import SceneFile, load_scene
+        from arkit.tracking.factory import build_tracker
+
+        sf = scene_file if isinstance(scene_file, SceneFile) else load_scene(scene_file)
+        r = sf.render
+        kwargs = dict(render=r.get("enabled", True), renderer_backend=r.get("backend", "auto"),
+                      samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45))
+        kwargs.update(overrides)
+        session = cls(build_tracker(sf.tracking), sf.scene, **kwargs)
+        session.scene_file = sf
+        return session
+
+    # -- the loop ------------------------------------------------------------------------------
+    @property
+    def renderer(self):
+        """The renderer (created on the first rendered frame)."""
+        return self._renderer
+
+    def _ensure_renderer(self, width: int, height: int):
+        if self._renderer is None or self._renderer_size != (width, height):
+            from arkit.render import create_renderer
+
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = create_renderer(width, height, backend=self.renderer_backend, samples=self.samples)
+            self._renderer_size = (width, height)
+            log.info("renderer: %s %dx%d", self._renderer.backend, width, height)
+        return self._renderer
+
+    def step(self, frame: Frame) -> FrameResult:
+        """Process one frame and return its frozen result."""
+        timings = {}
+        t0 = time.perf_counter()
+        if self.tracker is not None:
+            out = self.tracker.track(frame)
+        else:
+            out = TrackerOutput(CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no tracker configured"))
+        t1 = time.perf_counter()
+        timings["track"] = (t1 - t0) * 1e3
+        camera = out.camera
+        self._last_camera = camera
+        anchors, items = self.scene.resolve(out.trackables)
+        t2 = time.perf_counter()
+        timings["scene"] = (t2 - t1) * 1e3
+        image = None
+        if self.render_enabled:
+            image = frame.image_rgb
+            # Content is drawn only where the camera pose is known; world-locked content would
+            # otherwise be drawn at a meaningless pose.
+            if items and camera.is_tracking:
+                renderer = self._ensure_renderer(frame.width, frame.height)
+                rendered = renderer.render(items, frame.intrinsics, camera.T_world_camera, ambient=self.ambient)
+                t3 = time.perf_counter()
+                timings["render"] = (t3 - t2) * 1e3
+                from arkit.render import composite
+
+                image = composite(frame.image_rgb, rendered,
+                                  real_depth_m=frame.depth_m if self.occlusion else None)
+                image.setflags(write=False)
+                timings["composite"] = (time.perf_counter() - t3) * 1e3
+        return FrameResult(
+            index=frame.index, timestamp_s=frame.timestamp_s, intrinsics=frame.intrinsics, camera=camera,
+            trackables=tuple(out.trackables), changes=out.changes, anchors=anchors, image=image,
+            timings_ms=timings,
+        )
+
+    def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """Process a source (or any iterable of frames) lazily, one result per frame.
+
+        Each result carries a ``"decode"`` timing: the time spent waiting for the frame."""
+        it = iter(frames)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            decode_ms = (time.perf_counter() - t0) * 1e3
+            result = self.step(frame)
+            result.timings_ms["decode"] = decode_ms
+            yield result
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,383 @@
+"""Scene description for synthetic sequences: every visible thing is a planar, textured rectangle.
+
+World frame: metres, right-handed, **+Y up**, the floor is ``y = 0``. Every rectangle is a
+:class:`Surface` with a pose ``T_world_local`` whose origin is the rectangle's centre, +Y its
+outward normal and X, Z in the surface (the arkit surface-anchor convention). The texture's
+row 0 lies along the local -Z edge and column 0 along the local -X edge, so a marker's or
+poster's "top" is its -Z edge, as in :class:`arkit.core.trackables.MarkerTrackable`.
+
+Higher-level entries (room, boxes, tables, markers, marker boards, image targets) expand to
+surfaces with :meth:`SceneSpec.surfaces`; the recipe parser lives in
+:mod:`arkit.synthetic.recipe_parse`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from arkit.core.pose import as_transform, from_rt, rotvec_to_matrix, transform_points
+
+#: Surface kinds that are support planes worth reporting as plane ground truth.
+PLANE_KINDS = ("floor", "wall", "ceiling", "box", "table")
+
+#: Lift of decals (markers, boards, posters) off the surface they lie on, metres (avoids z-fighting).
+DECAL_LIFT_M = 0.001
+
+
+def surface_rotation(normal=(0.0, 1.0, 0.0), yaw_deg: float = 0.0) -> np.ndarray:
+    """Rotation (3, 3) of a surface frame with local +Y = ``normal``.
+
+    For a vertical surface local +Z points down the wall (so the texture's top row is up);
+    for a horizontal one local +Z is world +Z. ``yaw_deg`` then spins the frame about the
+    normal (right-hand rule)."""
+    y = np.asarray(normal, dtype=np.float64).reshape(3)
+    y = y / np.linalg.norm(y)
+    ref = np.array([0.0, -1.0, 0.0]) if abs(y[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    z = ref - y * (ref @ y)
+    z /= np.linalg.norm(z)
+    x = np.cross(y, z)
+    R = np.stack([x, y, z], axis=1)
+    if yaw_deg:
+        R = rotvec_to_matrix(y * np.radians(yaw_deg)) @ R
+    return R
+
+
+def surface_pose(position, normal=(0.0, 1.0, 0.0), yaw_deg: float = 0.0, lift_m: float = 0.0) -> np.ndarray:
+    """``T_world_local`` (4, 4) for a surface centred at ``position`` (moved ``lift_m`` along the normal)."""
+    R = surface_rotation(normal, yaw_deg)
+    return from_rt(R, np.asarray(position, dtype=np.float64).reshape(3) + lift_m * R[:, 1])
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A stable per-entry seed from the scene seed and an entry name."""
+    return (int(seed) * 1_000_003 + zlib.crc32(name.encode("utf-8"))) % (2**31)
+
+
+@dataclass
+class Surface:
+    """One planar textured rectangle.
+
+    Parameters
+    ----------
+    name : str
+        Unique in the scene, e.g. ``"wall_north"``, ``"table/top"``, ``"marker:3"``.
+    kind : str
+        ``floor, wall, ceiling, box, table, marker, marker_board, image_target, poster, ...``.
+    T_world_local : (4, 4) float64
+        Centre of the rectangle, +Y = outward normal.
+    size_xz : (float, float)
+        Extent along local X and Z, metres.
+    material : dict
+        Texture description for :func:`arkit.synthetic.textures.make_texture`.
+    unlit : bool
+        Render without shading (markers stay crisp).
+    texture : (H, W, 3) uint8, optional
+        A ready texture (markers, boards); overrides ``material``.
+    """
+
+    name: str
+    kind: str
+    T_world_local: np.ndarray
+    size_xz: tuple
+    material: dict = field(default_factory=dict)
+    unlit: bool = False
+    texture: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        self.T_world_local = as_transform(self.T_world_local, f"surface {self.name} pose")
+        self.size_xz = (float(self.size_xz[0]), float(self.size_xz[1]))
+
+    @property
+    def normal(self) -> np.ndarray:
+        """(3,) unit normal in world coordinates."""
+        return self.T_world_local[:3, 1].copy()
+
+    @property
+    def plane(self) -> tuple:
+        """``(n, d)``: unit normal (3,) and offset with ``n . x + d = 0`` for points on the surface."""
+        n = self.normal
+        return n, float(-n @ self.T_world_local[:3, 3])
+
+    def corners_world(self) -> np.ndarray:
+        """(4, 3) corners in texture order: top-left, top-right, bottom-right, bottom-left."""
+        a, b = self.size_xz[0] / 2, self.size_xz[1] / 2
+        local = np.array([[-a, 0, -b], [a, 0, -b], [a, 0, b], [-a, 0, b]], dtype=np.float64)
+        return transform_points(self.T_world_local, local)
+
+    @property
+    def is_plane(self) -> bool:
+        return self.kind in PLANE_KINDS
+
+    def to_dict(self) -> dict:
+        n, d = self.plane
+        return {
+            "name": self.name, "kind": self.kind, "T_world_local": self.T_world_local.tolist(),
+            "extent_xz": list(self.size_xz), "plane": {"normal": n.tolist(), "d": d},
+            "corners_world": self.corners_world().tolist(),
+            "material": {k: v for k, v in self.material.items()} if self.texture is None else {"type": "generated"},
+            "unlit": self.unlit,
+        }
+
+
+@dataclass
+class MarkerSpec:
+    """A fiducial marker: ``T_world_marker`` in arkit's marker frame (centre, +Y out of the printed
+    face, +X along the top edge left to right, +Z towards the bottom edge).
+
+    ``size_m`` is the printed black square's side; ``quiet_zone_m`` the white border around it.
+    ``board`` names the marker board it belongs to (drawn by the board, not on its own)."""
+
+    marker_id: int
+    dictionary: str
+    size_m: float
+    T_world_marker: np.ndarray
+    quiet_zone_m: Optional[float] = None
+    board: Optional[str] = None
+
+    def __post_init__(self):
+        self.T_world_marker = as_transform(self.T_world_marker, f"marker {self.marker_id} pose")
+        if self.quiet_zone_m is None:
+            self.quiet_zone_m = self.size_m / 8.0
+
+    def corners_world(self) -> np.ndarray:
+        """(4, 3) corners in ArUco order (top-left, top-right, bottom-right, bottom-left)."""
+        h = self.size_m / 2
+        local = np.array([[-h, 0, -h], [h, 0, -h], [h, 0, h], [-h, 0, h]], dtype=np.float64)
+        return transform_points(self.T_world_marker, local)
+
+    def to_dict(self) -> dict:
+        return {"id": int(self.marker_id), "dictionary": self.dictionary, "size_m": self.size_m,
+                "T_world_marker": self.T_world_marker.tolist(), "quiet_zone_m": self.quiet_zone_m,
+                "corners_world": self.corners_world().tolist(), "board": self.board}
+
+
+@dataclass
+class BoardSpec:
+    """A grid of markers laid out exactly as ``cv2.aruco.GridBoard(size, length, separation, dict)``.
+
+    ``T_world_sheet`` places the white sheet (centre, +Y up out of the print). ``T_world_board``
+    (computed) maps OpenCV's board object-point frame (origin at marker 0's top-left corner,
+    x along rows, y down the columns, z into the board) to the world."""
+
+    name: str
+    dictionary: str
+    markers_x: int
+    markers_y: int
+    marker_length_m: float
+    separation_m: float
+    T_world_sheet: np.ndarray
+    first_id: int = 0
+    margin_m: float = 0.01
+
+    def __post_init__(self):
+        self.T_world_sheet = as_transform(self.T_world_sheet, f"board {self.name} pose")
+
+    @property
+    def extent_m(self) -> tuple:
+        """Width and height of the marker grid (no margin)."""
+        L, S = self.marker_length_m, self.separation_m
+        return self.markers_x * L + (self.markers_x - 1) * S, self.markers_y * L + (self.markers_y - 1) * S
+
+    @property
+    def T_world_board(self) -> np.ndarray:
+        w, h = self.extent_m
+        R_sheet_board = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+        return self.T_world_sheet @ from_rt(R_sheet_board, [-w / 2, 0.0, -h / 2])
+
+    def object_points(self) -> tuple:
+        """``(ids (N,) int, corners (N, 4, 3) float64)`` in the board frame, GridBoard order."""
+        L, S = self.marker_length_m, self.separation_m
+        ids, corners = [], []
+        for row in range(self.markers_y):
+            for col in range(self.markers_x):
+                x0, y0 = col * (L + S), row * (L + S)
+                corners.append([[x0, y0, 0], [x0 + L, y0, 0], [x0 + L, y0 + L, 0], [x0, y0 + L, 0]])
+                ids.append(self.first_id + row * self.markers_x + col)
+        return np.array(ids), np.array(corners, dtype=np.float64)
+
+    def markers(self) -> list:
+        """The board's markers as :class:`MarkerSpec` (poses from the corner geometry)."""
+        out = []
+        ids, corners = self.object_points()
+        T = self.T_world_board
+        for mid, c in zip(ids, corners):
+            cw = transform_points(T, c)
+            x = cw[1] - cw[0]
+            z = cw[3] - cw[0]
+            x, z = x / np.linalg.norm(x), z / np.linalg.norm(z)
+            R = np.stack([x, np.cross(z, x), z], axis=1)
+            out.append(MarkerSpec(int(mid), self.dictionary, self.marker_length_m, from_rt(R, cw.mean(axis=0)),
+                                  quiet_zone_m=self.separation_m / 2, board=self.name))
+        return out
+
+    def to_dict(self) -> dict:
+        ids, _ = self.object_points()
+        return {"name": self.name, "dictionary": self.dictionary, "size": [self.markers_x, self.markers_y],
+                "marker_length_m": self.marker_length_m, "separation_m": self.separation_m,
+                "first_id": self.first_id, "ids": ids.tolist(), "margin_m": self.margin_m,
+                "T_world_sheet": self.T_world_sheet.tolist(), "T_world_board": self.T_world_board.tolist(),
+                "board_frame": "cv2.aruco.GridBoard object points: origin at marker 0 top-left corner, "
+                               "x along a row, y down the columns, z into the board"}
+
+
+@dataclass
+class BoxSpec:
+    """An axis-aligned box (or a table: top slab + four legs) standing on ``T_world_box``.
+
+    ``T_world_box`` is the centre of the box's bottom face; ``size`` = (x, y, z) metres."""
+
+    name: str
+    T_world_box: np.ndarray
+    size: tuple
+    material: dict = field(default_factory=dict)
+    kind: str = "box"
+    top_thickness_m: float = 0.04
+    leg_width_m: float = 0.05
+
+    def __post_init__(self):
+        self.T_world_box = as_transform(self.T_world_box, f"box {self.name} pose")
+        self.size = tuple(float(s) for s in self.size)
+
+    def surfaces(self) -> list:
+        sx, sy, sz = self.size
+        if self.kind != "table":
+            return _box_faces(self.name, "box", self.T_world_box, (sx, sy, sz), self.material, bottom=False)
+        t, lw = self.top_thickness_m, self.leg_width_m
+        out = _box_faces(f"{self.name}/top", "table", self.T_world_box @ from_rt(t=[0, sy - t, 0]),
+                         (sx, t, sz), self.material, bottom=True)
+        leg_mat = dict(self.material)
+        for i, (fx, fz) in enumerate([(-1, -1), (1, -1), (1, 1), (-1, 1)]):
+            pos = [fx * (sx / 2 - lw), 0.0, fz * (sz / 2 - lw)]
+            out += _box_faces(f"{self.name}/leg{i}", "table_leg", self.T_world_box @ from_rt(t=pos),
+                              (lw, sy - t, lw), leg_mat, bottom=False, top=False)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "T_world_box": self.T_world_box.tolist(),
+                "size": list(self.size)}
+
+
+def _box_faces(name, kind, T_world_box, size, material, bottom=False, top=True) -> list:
+    sx, sy, sz = size
+    faces = []
+    if top:
+        faces.append(("top", [0, sy, 0], [0, 1, 0], (sx, sz)))
+    if bottom:
+        faces.append(("bottom", [0, 0, 0], [0, -1, 0], (sx, sz)))
+    faces += [("px", [sx / 2, sy / 2, 0], [1, 0, 0], (sz, sy)), ("nx", [-sx / 2, sy / 2, 0], [-1, 0, 0], (sz, sy)),
+              ("pz", [0, sy / 2, sz / 2], [0, 0, 1], (sx, sy)), ("nz", [0, sy / 2, -sz / 2], [0, 0, -1], (sx, sy))]
+    return [Surface(f"{name}/{tag}", kind, T_world_box @ surface_pose(p, n), s, dict(material))
+            for tag, p, n, s in faces]
+
+
+@dataclass
+class RoomSpec:
+    """A closed box-shaped room: floor ``y = 0``, walls facing inwards, ceiling at ``size[1]``."""
+
+    size: tuple = (5.0, 2.6, 5.0)
+    center_xz: tuple = (0.0, 0.0)
+    floor: dict = field(default_factory=lambda: {"type": "planks"})
+    walls: dict = field(default_factory=lambda: {"type": "bricks"})
+    ceiling: dict = field(default_factory=lambda: {"type": "noise", "color": [0.85, 0.85, 0.8]})
+
+    def surfaces(self) -> list:
+        X, Y, Z = (float(s) for s in self.size)
+        cx, cz = (float(c) for c in self.center_xz)
+        out = [Surface("floor", "floor", surface_pose([cx, 0, cz], [0, 1, 0]), (X, Z), dict(self.floor)),
+               Surface("ceiling", "ceiling", surface_pose([cx, Y, cz], [0, -1, 0]), (X, Z), dict(self.ceiling))]
+        for tag, p, n, w in [("west", [cx - X / 2, Y / 2, cz], [1, 0, 0], Z), ("east", [cx + X / 2, Y / 2, cz], [-1, 0, 0], Z),
+                             ("north", [cx, Y / 2, cz - Z / 2], [0, 0, 1], X), ("south", [cx, Y / 2, cz + Z / 2], [0, 0, -1], X)]:
+            out.append(Surface(f"wall_{tag}", "wall", surface_pose(p, n), (w, Y), dict(self.walls)))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"size": list(self.size), "center_xz": list(self.center_xz)}
+
+
+@dataclass
+class ImageTargetSpec:
+    """A textured planar poster with known pose and physical size (an image-recognition target)."""
+
+    name: str
+    T_world_local: np.ndarray
+    width_m: float
+    height_m: float
+    material: dict = field(default_factory=lambda: {"type": "poster"})
+    unlit: bool = False
+
+    def __post_init__(self):
+        self.T_world_local = as_transform(self.T_world_local, f"image target {self.name} pose")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "T_world_local": self.T_world_local.tolist(), "width_m": self.width_m,
+                "height_m": self.height_m, "image": f"targets/{self.name}.png"}
+
+
+@dataclass
+class SceneSpec:
+    """A whole synthetic scene plus the camera path recipe.
+
+    ``camera`` holds keyword arguments for :func:`arkit.synthetic.camera_paths.make_camera_path`
+    (``type``, ``target``, distances, speed, ...). ``surfaces_extra`` are free-form rectangles
+    (any ``kind``) for later trackable kinds."""
+
+    name: str = "scene"
+    description: str = ""
+    seed: int = 0
+    room: Optional[RoomSpec] = field(default_factory=RoomSpec)
+    boxes: list = field(default_factory=list)
+    markers: list = field(default_factory=list)
+    boards: list = field(default_factory=list)
+    image_targets: list = field(default_factory=list)
+    surfaces_extra: list = field(default_factory=list)
+    camera: dict = field(default_factory=dict)
+    px_per_m: float = 512.0
+    source: str = ""
+
+    def all_markers(self) -> list:
+        """Individual markers followed by every board's markers."""
+        out = list(self.markers)
+        for b in self.boards:
+            out += b.markers()
+        return out
+
+    def surfaces(self) -> list:
+        """Every rectangle in the scene (room, boxes, decals, extras), names unique."""
+        out = []
+        if self.room is not None:
+            out += self.room.surfaces()
+        for b in self.boxes:
+            out += b.surfaces()
+        for m in self.markers:
+            q = m.size_m + 2 * m.quiet_zone_m
+            out.append(Surface(f"marker:{m.marker_id}", "marker", m.T_world_marker, (q, q), {}, unlit=True))
+        for b in self.boards:
+            w, h = b.extent_m
+            out.append(Surface(f"board:{b.name}", "marker_board", b.T_world_sheet,
+                               (w + 2 * b.margin_m, h + 2 * b.margin_m), {}, unlit=True))
+        for t in self.image_targets:
+            out.append(Surface(f"image:{t.name}", "image_target", t.T_world_local, (t.width_m, t.height_m),
+                               dict(t.material), unlit=t.unlit))
+        out += list(self.surfaces_extra)
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-ready description (what ``scene.json`` holds)."""
+        surfaces = self.surfaces()
+        return {
+            "name": self.name, "description": self.description, "seed": self.seed, "source": self.source,
+            "world": {"units": "m", "up": [0.0, 1.0, 0.0], "floor_y": 0.0,
+                      "surface_frame": "origin at centre, +Y normal, texture top row along local -Z"},
+            "room": None if self.room is None else self.room.to_dict(),
+            "markers": [m.to_dict() for m in self.all_markers()],
+            "boards": [b.to_dict() for b in self.boards],
+            "image_targets": [t.to_dict() for t in self.image_targets],
+            "boxes": [b.to_dict() for b in self.boxes],
+            "surfaces": [s.to_dict() for s in surfaces],
+            "planes": [s.to_dict() for s in surfaces if s.is_plane],
+            "camera": dict(self.camera),
+        }

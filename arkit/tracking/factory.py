@@ -1,0 +1,61 @@
+"""Build a tracker from a validated scene-file ``tracking`` section."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from arkit.core.errors import ArkitError
+from arkit.tracking.base import Tracker
+
+
+def build_marker_map(cfg: dict, dictionary: str, default_size_m: float, sizes_m: dict):
+    """A :class:`MarkerMap` from the ``tracking.map`` section (board, marker list or single id)."""
+    from arkit.tracking.marker_map import MarkerMap
+
+    if "board" in cfg:
+        b = dict(cfg["board"])
+        kind = b.pop("type", "grid")
+        dict_name = b.pop("dictionary", dictionary)
+        if kind == "charuco":
+            return MarkerMap.charuco_board(b["markers_x"], b["markers_y"], b["square_length_m"], b["marker_length_m"],
+                                           dict_name, first_id=b.get("first_id", 0))
+        return MarkerMap.grid_board(b["markers_x"], b["markers_y"], b["marker_length_m"], b.get("separation_m", 0.0),
+                                    dict_name, first_id=b.get("first_id", 0))
+    if "markers" in cfg:
+        return MarkerMap.from_dict({"markers": [dict({"size_m": sizes_m.get(m["id"], default_size_m)}, **m)
+                                                for m in cfg["markers"]]})
+    if "single" in cfg:
+        mid = int(cfg["single"])
+        return MarkerMap.single(mid, sizes_m.get(mid, default_size_m))
+    raise ArkitError("tracking.map needs 'board', 'markers' or 'single'")
+
+
+def build_tracker(tracking: dict) -> Optional[Tracker]:
+    """Tracker for a scene file's ``tracking`` section (``type``: markers, recorded or none)."""
+    kind = tracking.get("type", "markers")
+    if kind == "none":
+        return None
+    if kind == "markers":
+        from arkit.tracking.marker_tracker import MarkerTracker
+
+        dictionary = tracking.get("dictionary", "DICT_6X6_250")
+        size = float(tracking.get("marker_size_m", 0.05))
+        sizes = dict(tracking.get("marker_sizes_m", {}))
+        marker_map = build_marker_map(tracking["map"], dictionary, size, sizes) if "map" in tracking else None
+        smoothing = tracking.get("smoothing")
+        if smoothing is True:
+            smoothing = {}
+        elif smoothing is False:
+            smoothing = None
+        return MarkerTracker(dictionary=dictionary, marker_size_m=size, marker_sizes_m=sizes or None,
+                             marker_map=marker_map, smoothing=smoothing,
+                             min_markers=int(tracking.get("min_markers", 1)))
+    if kind == "recorded":
+        from arkit.tracking.recorded import RecordedPoseTracker
+
+        if "trajectory" in tracking:
+            from arkit.io.trajectory_formats import read_trajectory
+
+            return RecordedPoseTracker(read_trajectory(tracking["trajectory"]))
+        return RecordedPoseTracker()
+    raise ArkitError(f"unknown tracking type '{kind}'")

@@ -1,0 +1,399 @@
+"""Fiducial marker detection (ArUco / AprilTag via OpenCV 5) and single-marker pose.
+
+Marker local frame (arkit's surface-anchor convention, see
+:class:`arkit.core.trackables.MarkerTrackable`): origin at the marker centre, +Y out of the
+printed face (towards a camera that sees it), +X along the top edge from the top-left to the
+top-right corner, +Z towards the bottom edge. OpenCV's marker frame (``SOLVEPNP_IPPE_SQUARE``)
+has +X along the top edge, +Y towards the top edge and +Z out of the face;
+:data:`T_CVMARKER_MARKER` converts between the two and is the only place that does.
+
+>>> det = MarkerDetector("tag36h11")          # doctest: +SKIP
+>>> for d in det.detect(image_rgb):           # doctest: +SKIP
+...     T_camera_marker, rms_px = estimate_marker_pose(d.corners_px, 0.065, intrinsics)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from arkit.core.camera import Intrinsics
+from arkit.core.errors import ArkitError, FrameError
+from arkit.core.pose import from_rt
+
+log = logging.getLogger(__name__)
+
+#: Rotation taking arkit marker coordinates (+Y normal, +Z to the bottom edge) to OpenCV marker
+#: coordinates (+Z normal, +Y to the top edge): ``p_cvmarker = T_CVMARKER_MARKER @ p_marker``.
+T_CVMARKER_MARKER = np.array(
+    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+
+#: Friendly dictionary names -> OpenCV ``DICT_*`` names.
+DICTIONARY_ALIASES = {
+    "apriltag_16h5": "DICT_APRILTAG_16h5", "tag16h5": "DICT_APRILTAG_16h5",
+    "apriltag_25h9": "DICT_APRILTAG_25h9", "tag25h9": "DICT_APRILTAG_25h9",
+    "apriltag_36h10": "DICT_APRILTAG_36h10", "tag36h10": "DICT_APRILTAG_36h10",
+    "apriltag_36h11": "DICT_APRILTAG_36h11", "tag36h11": "DICT_APRILTAG_36h11",
+    "aruco_original": "DICT_ARUCO_ORIGINAL", "aruco_mip_36h12": "DICT_ARUCO_MIP_36h12",
+}
+for _bits in (4, 5, 6, 7):
+    for _n in (50, 100, 250, 1000):
+        DICTIONARY_ALIASES[f"aruco_{_bits}x{_bits}_{_n}"] = f"DICT_{_bits}X{_bits}_{_n}"
+
+_REFINE = {
+    "none": "CORNER_REFINE_NONE", "subpix": "CORNER_REFINE_SUBPIX",
+    "contour": "CORNER_REFINE_CONTOUR", "apriltag": "CORNER_REFINE_APRILTAG",
+    "lines": "CORNER_REFINE_SUBPIX",  # then arkit's edge line fit, see refine_corners_lines
+}
+
+
+def dictionary_names() -> list:
+    """Every accepted dictionary name: OpenCV's ``DICT_*`` names and the friendly aliases."""
+    return sorted(set(_cv_dictionary_names().values())) + sorted(DICTIONARY_ALIASES)
+
+
+def _cv_dictionary_names() -> dict:
+    """Upper-cased OpenCV DICT_* name -> OpenCV's preferred spelling (``DICT_APRILTAG_36h11``)."""
+    out = {}
+    for n in sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_")):
+        if n.upper() not in out or n != n.upper():
+            out[n.upper()] = n
+    return out
+
+
+def canonical_dictionary_name(name: str) -> str:
+    """Map any accepted dictionary name (case-insensitive) to OpenCV's ``DICT_*`` spelling.
+
+    Raises
+    ------
+    ArkitError
+        For an unknown name; the message lists the valid names.
+    """
+    if not isinstance(name, str):
+        raise ArkitError(f"marker dictionary must be a name such as 'DICT_6X6_250', got {name!r}")
+    key = name.strip()
+    if key in DICTIONARY_ALIASES:
+        return DICTIONARY_ALIASES[key]
+    if key.lower() in DICTIONARY_ALIASES:
+        return DICTIONARY_ALIASES[key.lower()]
+    canonical = _cv_dictionary_names()
+    for candidate in (key.upper(), "DICT_" + key.upper()):
+        if candidate in canonical:
+            return canonical[candidate]
+    raise ArkitError(
+        f"unknown marker dictionary {name!r}; use one of: {', '.join(dictionary_names())}"
+    )
+
+
+def get_dictionary(name: str):
+    """The ``cv2.aruco.Dictionary`` for an accepted dictionary name."""
+    return cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, canonical_dictionary_name(name)))
+
+
+@dataclass(frozen=True)
+class MarkerDetection:
+    """One detected marker in one image.
+
+    Parameters
+    ----------
+    marker_id : int
+    corners_px : (4, 2) float64
+        Image corners in OpenCV order: top-left, top-right, bottom-right, bottom-left of the
+        printed marker (clockwise in the image when the marker faces the camera).
+    """
+
+    marker_id: int
+    corners_px: np.ndarray
+
+    def __post_init__(self):
+        c = np.array(self.corners_px, dtype=np.float64).reshape(4, 2)
+        c.setflags(write=False)
+        object.__setattr__(self, "corners_px", c)
+        object.__setattr__(self, "marker_id", int(self.marker_id))
+
+
+def marker_corners_local(size_m: float) -> np.ndarray:
+    """(4, 3) float64 corners of a square marker in arkit's marker frame (OpenCV order).
+
+    Top-left ``(-s/2, 0, -s/2)``, top-right ``(s/2, 0, -s/2)``, bottom-right ``(s/2, 0, s/2)``,
+    bottom-left ``(-s/2, 0, s/2)``.
+    """
+    h = 0.5 * float(size_m)
+    return np.array([[-h, 0.0, -h], [h, 0.0, -h], [h, 0.0, h], [-h, 0.0, h]])
+
+
+def _ippe_object_points(size_m: float) -> np.ndarray:
+    h = 0.5 * float(size_m)
+    return np.array([[-h, h, 0.0], [h, h, 0.0], [h, -h, 0.0], [-h, -h, 0.0]])
+
+
+def _as_image_points(corners_px) -> np.ndarray:
+    c = np.asarray(corners_px, dtype=np.float64).reshape(-1, 2)
+    if c.shape != (4, 2) or not np.all(np.isfinite(c)):
+        raise ArkitError(f"marker corners must be 4 finite (x, y) pixel points, got shape {c.shape}")
+    return c
+
+
+def reprojection_rms_px(T_camera_object, object_points, image_points, intrinsics: Intrinsics) -> float:
+    """RMS pixel distance between projected ``object_points`` (N, 3) and ``image_points`` (N, 2)."""
+    P = np.asarray(object_points, np.float64).reshape(-1, 3) @ T_camera_object[:3, :3].T + T_camera_object[:3, 3]
+    uv = intrinsics.project(P)
+    d2 = np.sum((uv - np.asarray(image_points, np.float64).reshape(-1, 2)) ** 2, axis=1)
+    if not np.all(np.isfinite(d2)):
+        return float("inf")
+    return float(np.sqrt(np.mean(d2)))
+
+
+def rt_to_matrix(rvec, tvec) -> np.ndarray:
+    """OpenCV ``(rvec, tvec)`` to a (4, 4) float64 transform."""
+    R, _ = cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3, 1))
+    return from_rt(R, np.asarray(tvec, np.float64).reshape(3))
+
+
+def matrix_to_rt(T) -> tuple:
+    """(4, 4) transform to OpenCV ``(rvec, tvec)``, each (3, 1) float64."""
+    rvec, _ = cv2.Rodrigues(np.asarray(T, np.float64)[:3, :3])
+    return rvec.reshape(3, 1), np.asarray(T, np.float64)[:3, 3].reshape(3, 1).copy()
+
+
+def estimate_marker_pose_candidates(corners_px, size_m: float, intrinsics: Intrinsics, refine: bool = True) -> list:
+    """Both IPPE solutions for one square marker, best first.
+
+    Returns
+    -------
+    list of (T_camera_marker (4, 4) float64, reprojection_rms_px float)
+        Up to two candidates sorted by reprojection error; ``T_camera_marker`` uses arkit's
+        marker frame (+Y normal). Empty when OpenCV finds no solution.
+    """
+    img = _as_image_points(corners_px)
+    if not size_m > 0:
+        raise ArkitError(f"marker size must be positive metres, got {size_m}")
+    obj = _ippe_object_points(size_m)
+    K, dist = intrinsics.K, intrinsics.dist_coeffs
+    try:
+        n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, img, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+    except cv2.error as e:  # degenerate corners (collinear, repeated)
+        log.debug("IPPE failed: %s", e)
+        return []
+    out = []
+    for rvec, tvec in zip(rvecs[:n], tvecs[:n]):
+        if refine:
+            try:
+                rvec, tvec = cv2.solvePnPRefineLM(obj, img, K, dist, rvec.copy(), tvec.copy())
+            except cv2.error:
+                pass
+        T_cam_cvmarker = rt_to_matrix(rvec, tvec)
+        if T_cam_cvmarker[2, 3] <= 0:
+            continue
+        T = T_cam_cvmarker @ T_CVMARKER_MARKER
+        out.append((T, reprojection_rms_px(T, marker_corners_local(size_m), img, intrinsics)))
+    out.sort(key=lambda c: c[1])
+    return out
+
+
+def estimate_marker_pose(corners_px, size_m: float, intrinsics: Intrinsics, refine: bool = True) -> tuple:
+    """Pose of one square marker from its 4 image corners (IPPE, then Levenberg-Marquardt).
+
+    Parameters
+    ----------
+    corners_px : (4, 2) float
+        Corners in OpenCV order (top-left, top-right, bottom-right, bottom-left).
+    size_m : float
+        Side length of the black square, metres.
+    intrinsics : Intrinsics
+        Uses ``K`` and ``dist_coeffs``.
+    refine : bool
+        Run ``cv2.solvePnPRefineLM`` on each IPPE solution.
+
+    Returns
+    -------
+    T_camera_marker : (4, 4) float64
+        Marker (arkit frame, +Y normal) to camera (OpenCV axes).
+    reprojection_rms_px : float
+        RMS corner error of that pose; ``inf`` when no pose could be found (the pose is then
+        the identity).
+    """
+    cands = estimate_marker_pose_candidates(corners_px, size_m, intrinsics, refine)
+    if not cands:
+        return np.eye(4), float("inf")
+    return cands[0]
+
+
+def marker_size_for(marker_id: int, default_size_m: float, sizes_m: Optional[dict]) -> float:
+    """Per-id marker size with a default."""
+    if sizes_m and int(marker_id) in sizes_m:
+        return float(sizes_m[int(marker_id)])
+    return float(default_size_m)
+
+
+class MarkerDetector:
+    """Detects square fiducials with ``cv2.aruco.ArucoDetector``.
+
+    Parameters
+    ----------
+    dictionary : str
+        Any OpenCV ``DICT_*`` name (``"DICT_6X6_250"``, ``"DICT_APRILTAG_36h11"``) or an alias
+        (``"aruco_6x6_250"``, ``"apriltag_36h11"``, ``"tag36h11"``).
+    refine : {"subpix", "lines", "contour", "apriltag", "none"}
+        Corner refinement: OpenCV's methods, or ``"lines"`` = OpenCV's sub-pixel corners
+        followed by :func:`refine_corners_lines` (straight-edge fit; the most accurate on
+        synthetic ground truth, see ``benchmarks/markers.py``).
+    params : dict or cv2.aruco.DetectorParameters, optional
+        Overrides of ``DetectorParameters`` attributes, e.g. ``{"adaptiveThreshConstant": 7}``.
+
+    >>> det = MarkerDetector("DICT_4X4_50")
+    >>> det.detect(np.zeros((48, 64), np.uint8))
+    []
+    """
+
+    def __init__(self, dictionary: str = "DICT_6X6_250", *, refine: str = "lines", params=None):
+        self.dictionary_name = canonical_dictionary_name(dictionary)
+        self._dictionary = get_dictionary(self.dictionary_name)
+        if isinstance(params, cv2.aruco.DetectorParameters):
+            p = params
+        else:
+            p = cv2.aruco.DetectorParameters()
+            for key, value in (params or {}).items():
+                if not hasattr(p, key):
+                    raise ArkitError(f"unknown ArUco detector parameter {key!r} in MarkerDetector params")
+                setattr(p, key, value)
+        if refine not in _REFINE:
+            raise ArkitError(f"unknown corner refinement {refine!r}; use one of {sorted(_REFINE)}")
+        if not (isinstance(params, cv2.aruco.DetectorParameters) or "cornerRefinementMethod" in (params or {})):
+            p.cornerRefinementMethod = getattr(cv2.aruco, _REFINE[refine])
+        self.refine = refine
+        self.parameters = p
+        self._detector = cv2.aruco.ArucoDetector(self._dictionary, p)
+
+    @property
+    def cv_dictionary(self):
+        """The underlying ``cv2.aruco.Dictionary``."""
+        return self._dictionary
+
+    def detect(self, image, intrinsics: Optional[Intrinsics] = None) -> list:
+        """Detect markers in an RGB (H, W, 3) or grayscale (H, W) uint8 image.
+
+        ``intrinsics`` (optional) lets the ``"lines"`` refinement fit edges in undistorted
+        coordinates when the lens has distortion.
+
+        Returns
+        -------
+        list of MarkerDetection
+            Sorted by marker id (then by x of the first corner), deterministic.
+        """
+        img = np.asarray(image)
+        if img.ndim == 3 and img.shape[2] in (3, 4):
+            gray = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
+        elif img.ndim == 2:
+            gray = img
+        else:
+            raise FrameError(f"marker detection needs an (H, W, 3) RGB or (H, W) gray image, got shape {img.shape}")
+        if gray.dtype != np.uint8:
+            raise FrameError(f"marker detection needs a uint8 image, got {gray.dtype}")
+        corners, ids, _ = self._detector.detectMarkers(np.ascontiguousarray(gray))
+        if ids is None or len(ids) == 0:
+            return []
+        quads = [np.asarray(c, np.float64).reshape(4, 2) for c in corners]
+        if self.refine == "lines":
+            cells = self._dictionary.markerSize + 2 * self.parameters.markerBorderBits
+            quads = [refine_corners_lines(gray, q, cells, intrinsics) for q in quads]
+        dets = [MarkerDetection(int(i), q) for q, i in zip(quads, ids.ravel())]
+        dets.sort(key=lambda d: (d.marker_id, d.corners_px[0, 0], d.corners_px[0, 1]))
+        return dets
+
+    def __repr__(self) -> str:
+        return f"MarkerDetector({self.dictionary_name!r}, refine={self.refine!r})"
+
+
+
+def refine_corners_lines(gray, corners_px, cells: int = 8, intrinsics: Optional[Intrinsics] = None,
+                         min_contrast: float = 15.0, max_shift_px: float = 2.0) -> np.ndarray:
+    """Refine a marker's corners by fitting straight lines to its four outer edges.
+
+    Along each edge, intensity profiles across the edge (within the black border cell) are
+    sampled; the edge point is where the profile crosses half-way between the dark and light
+    levels, which is unbiased for a symmetric blur. A line is fitted to each edge's points and
+    adjacent lines are intersected. With ``intrinsics`` that have distortion, lines are fitted in
+    undistorted normalised coordinates.
+
+    Parameters
+    ----------
+    gray : (H, W) uint8
+    corners_px : (4, 2) float64
+        Initial corners, OpenCV order.
+    cells : int
+        Cells across the marker including the border (bits + 2), used to size the profiles.
+
+    Returns
+    -------
+    (4, 2) float64
+        Refined corners; the input corners where the fit is unreliable.
+    """
+    c = np.asarray(corners_px, np.float64).reshape(4, 2)
+    side = float(np.mean(np.linalg.norm(c - np.roll(c, -1, axis=0), axis=1)))
+    if side < 12.0:
+        return c
+    cell = side / cells
+    half = float(np.clip(0.7 * cell, 1.0, 6.0))
+    offsets = np.arange(-half, half + 1e-9, 0.25)
+    n = int(np.clip(side / 3.0, 6, 40))
+    t = np.linspace(0.15, 0.85, n)
+    centre = c.mean(axis=0)
+    pts, normals = [], []
+    for i in range(4):
+        a, b = c[i], c[(i + 1) % 4]
+        d = (b - a) / np.linalg.norm(b - a)
+        nrm = np.array([d[1], -d[0]])
+        if nrm @ (a - centre) < 0:
+            nrm = -nrm  # outward
+        pts.append(a + t[:, None] * (b - a))
+        normals.append(np.repeat(nrm[None], n, axis=0))
+    pts, normals = np.stack(pts), np.stack(normals)  # (4, n, 2)
+    samples = pts[:, :, None, :] + offsets[None, None, :, None] * normals[:, :, None, :]  # (4, n, m, 2)
+    m = len(offsets)
+    mx = samples[..., 0].reshape(4 * n, m).astype(np.float32)
+    my = samples[..., 1].reshape(4 * n, m).astype(np.float32)
+    prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+    k = max(1, m // 6)
+    dark, light = prof[:, :k].mean(axis=1), prof[:, -k:].mean(axis=1)
+    ok = (light - dark) > min_contrast
+    level = 0.5 * (dark + light)
+    above = prof >= level[:, None]
+    # first crossing from dark to light going outward
+    idx = np.argmax(above, axis=1)
+    ok &= (idx > 0) & above.any(axis=1)
+    j = np.clip(idx, 1, m - 1)
+    rows = np.arange(4 * n)
+    v0, v1 = prof[rows, j - 1], prof[rows, j]
+    frac = np.where(np.abs(v1 - v0) > 1e-9, (level - v0) / np.where(np.abs(v1 - v0) > 1e-9, v1 - v0, 1.0), 0.5)
+    s_cross = offsets[j - 1] + np.clip(frac, 0.0, 1.0) * (offsets[1] - offsets[0])
+    edge_pts = (pts.reshape(-1, 2) + s_cross[:, None] * normals.reshape(-1, 2)).reshape(4, n, 2)
+    ok = ok.reshape(4, n)
+    undistort = intrinsics is not None and intrinsics.has_distortion
+    lines = []
+    for i in range(4):
+        e = edge_pts[i][ok[i]]
+        if len(e) < 4:
+            return c
+        if undistort:
+            e = intrinsics.unproject(e)[:, :2]
+        mu = e.mean(axis=0)
+        _, _, vt = np.linalg.svd(e - mu)
+        direction = vt[0]
+        lines.append(np.array([-direction[1], direction[0], direction[1] * mu[0] - direction[0] * mu[1]]))
+    out = np.empty_like(c)
+    for i in range(4):
+        p = np.cross(lines[(i - 1) % 4], lines[i])  # edge (i-1 -> i) meets edge (i -> i+1) at corner i
+        if abs(p[2]) < 1e-12:
+            return c
+        out[i] = p[:2] / p[2]
+    if undistort:
+        out = intrinsics.project(np.concatenate([out, np.ones((4, 1))], axis=1))
+    if not np.all(np.isfinite(out)) or np.max(np.linalg.norm(out - c, axis=1)) > max_shift_px:
+        return c
+    return out

@@ -1,0 +1,25 @@
+"""Feature-based visual odometry / SLAM in the spirit of ORB-SLAM (RGB-D and monocular).
+
+One module per responsibility:
+
+- :mod:`.features`        ORB keypoints with grid bucketing, Hamming distances
+- :mod:`.map`             map points, keyframes, the map (save / load ``.npz``)
+- :mod:`.initializer`     first map from one RGB-D frame or from two monocular views
+- :mod:`.frame_tracking`  motion model, projection search, motion-only pose optimisation
+- :mod:`.local_mapping`   keyframe decision, new points (depth / triangulation), culling, local BA
+- :mod:`.relocalization`  keyframe retrieval by descriptor matching + PnP RANSAC
+- :mod:`.tracker`         :class:`VisualTracker`, the explicit tracking state machine
+
+Import :class:`VisualTracker` from :mod:`arkit.tracking.vslam.tracker` (this package does not
+import cv2 until used).
+"""
+
+__all__ = ["VisualTracker", "VisualTrackerConfig"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from arkit.tracking.vslam import tracker
+
+        return getattr(tracker, name)
+    raise AttributeError(f"module 'arkit.tracking.vslam' has no attribute {name!r}")

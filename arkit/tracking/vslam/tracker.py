@@ -1,0 +1,377 @@
+"""``VisualTracker``: feature-based RGB-D / monocular tracking with an explicit state machine.
+
+States (``arkit.core.TrackingState``)::
+
+    NOT_INITIALIZED --(map built from an RGB-D frame / two views)--> TRACKING
+    TRACKING <--> LIMITED        (enough inliers / few inliers, with the count in the reason)
+    TRACKING | LIMITED --> LOST  (too few features or matches)
+    LOST --(relocalisation against the keyframes)--> TRACKING
+
+Per frame: ORB features (grid-bucketed) -> constant-velocity prediction -> search by projection
+of the last frame's points -> motion-only optimisation -> search by projection of the local map
+(points of the keyframes covisible with the frame) -> optimisation -> keyframe decision ->
+(keyframe) new points from depth or triangulation, culling, local bundle adjustment.
+World frame: the first keyframe's camera (OpenCV axes). Monocular maps have arbitrary scale
+(median depth of the first two-view map = 1).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from arkit.core.errors import ArkitError
+from arkit.core.frame import Frame
+from arkit.core.pose import invert
+from arkit.core.trackables import CameraState, TrackingState
+from arkit.tracking.base import Tracker, TrackerOutput
+from arkit.tracking.vslam import local_mapping
+from arkit.tracking.vslam.features import FrameFeatures, OrbExtractor
+from arkit.tracking.vslam.frame_tracking import (
+    optimize_pose, pnp_ransac, predict_constant_velocity, search_by_projection,
+)
+from arkit.tracking.vslam.initializer import initialize_two_view, match_two_views
+from arkit.tracking.vslam.map import Map
+from arkit.tracking.vslam.relocalization import Relocalizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VisualTrackerConfig:
+    """Settings of :class:`VisualTracker` (defaults tuned on 7-Scenes RGB-D and KITTI mono).
+
+    Parameters
+    ----------
+    mode : {"auto", "rgbd", "mono"}
+        ``auto`` uses depth when the first frame has it.
+    n_features : int
+        ORB keypoints per frame.
+    min_init_points : int
+        Keypoints with depth (RGB-D) or triangulated points (mono) needed to start a map.
+    min_tracking_inliers, min_limited_inliers : int
+        Inliers for TRACKING; below ``min_limited_inliers`` the frame is LOST.
+    search_radius_px, local_search_radius_px : float
+        Search windows (level 0) for the last frame's points and for the local map.
+    virtual_baseline_m : float
+        RGB-D: baseline of the virtual stereo rig that turns depth into a third residual.
+    max_depth_m : float
+        RGB-D: depths beyond are ignored for new points.
+    local_keyframes : int
+        Covisible keyframes whose points form the local map.
+    local_ba : bool
+        Run local bundle adjustment on each new keyframe.
+    seed : int
+        Seed of every RANSAC.
+    """
+
+    mode: str = "auto"
+    n_features: int = 1000
+    n_levels: int = 8
+    min_init_points: int = 100
+    min_tracking_inliers: int = 50
+    min_limited_inliers: int = 15
+    search_radius_px: float = 15.0
+    local_search_radius_px: float = 4.0
+    virtual_baseline_m: float = 0.08
+    max_depth_m: float = 4.0
+    local_keyframes: int = 10
+    max_frames_between_keyframes: int = 30
+    local_ba: bool = True
+    seed: int = 0
+
+
+class VisualTracker(Tracker):
+    """ORB-SLAM-style visual tracker (RGB-D or monocular) behind arkit's :class:`Tracker` API.
+
+    >>> tracker = VisualTracker(VisualTrackerConfig(mode="rgbd"))    # doctest: +SKIP
+    >>> out = tracker.track(frame); out.camera.tracking_state        # doctest: +SKIP
+    <TrackingState.TRACKING: 'TRACKING'>
+    """
+
+    def __init__(self, config: VisualTrackerConfig | None = None):
+        self.config = config or VisualTrackerConfig()
+        if self.config.mode not in ("auto", "rgbd", "mono"):
+            raise ArkitError(f"VisualTrackerConfig.mode must be 'auto', 'rgbd' or 'mono', got {self.config.mode!r}")
+        c = self.config
+        self.extractor = OrbExtractor(n_features=c.n_features, n_levels=c.n_levels)
+        self.relocalizer = Relocalizer(seed=c.seed)
+        self.reset()
+
+    # -- public ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.map = Map()
+        self.state = TrackingState.NOT_INITIALIZED
+        self.reason = "waiting for the first frame"
+        self._mode = None
+        self._K = None
+        self._T_wc_last = np.eye(4)
+        self._T_wc_prev = None
+        self._last_kp = np.zeros(0, np.int64)   # keypoint indices matched in the last frame
+        self._last_pid = np.zeros(0, np.int64)  # their map point ids
+        self._ref_feats = None                   # monocular initialisation reference
+        self._ref_frame = None
+        self._frames_since_kf = 0
+        self.n_inliers = 0
+
+    @property
+    def mode(self):
+        """``"rgbd"`` or ``"mono"`` once the first frame decided it (None before)."""
+        return self._mode
+
+    def save_map(self, path):
+        """Save the map (points and keyframes) to ``.npz``; returns the path written."""
+        return self.map.save(path)
+
+    def load_map(self, path, mode: str = "rgbd") -> None:
+        """Replace the map with a saved one; the next frames relocalise against it (state LOST
+        until they do)."""
+        self.reset()
+        self.map = Map.load(path)
+        self._mode = mode
+        if self.map.keyframes:
+            self.state, self.reason = TrackingState.LOST, "map loaded, relocalising"
+            self._T_wc_last = self.map.keyframes[-1].T_world_camera.copy()
+
+    def track(self, frame: Frame) -> TrackerOutput:
+        """Estimate the camera pose of ``frame``; never raises on unusable images."""
+        if self._K is None:
+            self._K = frame.intrinsics.undistorted()
+        elif frame.intrinsics.size != self._K.size:
+            raise ArkitError(f"frame {frame.index} is {frame.width}x{frame.height} but the tracker started at "
+                             f"{self._K.width}x{self._K.height}; call reset() between streams")
+        if self._mode is None:
+            self._mode = self.config.mode if self.config.mode != "auto" else ("rgbd" if frame.depth_m is not None else "mono")
+        depth = frame.depth_m if self._mode == "rgbd" else None
+        if self._mode == "rgbd" and depth is None:
+            return self._output(TrackingState.LOST if self.map.keyframes else TrackingState.NOT_INITIALIZED,
+                                "RGB-D tracker got a frame without depth")
+        feats = self.extractor.extract(_undistorted_gray(frame, self._K), depth)
+        if self.state == TrackingState.NOT_INITIALIZED:
+            return self._initialize(frame, feats)
+        if self.state == TrackingState.LOST:
+            return self._relocalize(frame, feats)
+        return self._track(frame, feats)
+
+    # -- states ---------------------------------------------------------------------------------
+    def _output(self, state: TrackingState, reason: str = "") -> TrackerOutput:
+        self.state, self.reason = state, reason
+        if state != TrackingState.TRACKING and reason:
+            log.debug("%s: %s", state.value, reason)
+        return TrackerOutput(CameraState(self._T_wc_last, state, reason if state != TrackingState.TRACKING else ""))
+
+    @property
+    def _bf(self) -> float:
+        return self.config.virtual_baseline_m * self._K.fx if self._mode == "rgbd" else 0.0
+
+    def _initialize(self, frame: Frame, feats: FrameFeatures) -> TrackerOutput:
+        c = self.config
+        if self._mode == "rgbd":
+            ok = (feats.depth_m > 0.1) & (feats.depth_m < c.max_depth_m)
+            if ok.sum() < c.min_init_points:
+                return self._output(TrackingState.NOT_INITIALIZED,
+                                    f"too few features with depth to initialise ({int(ok.sum())} < {c.min_init_points})")
+            kf = local_mapping.make_keyframe(self.map, frame.index, np.eye(4), feats, np.full(len(feats), -1))
+            local_mapping.points_from_depth(self.map, kf, self._K, max_depth_m=c.max_depth_m, max_new=len(feats))
+            self._set_last(np.eye(4), np.flatnonzero(kf.point_ids >= 0), kf.point_ids[kf.point_ids >= 0], reset_velocity=True)
+            self.n_inliers = int((kf.point_ids >= 0).sum())
+            log.info("RGB-D map initialised at frame %d with %d points", frame.index, self.n_inliers)
+            return self._output(TrackingState.TRACKING)
+        # monocular: two views
+        if self._ref_feats is None or len(self._ref_feats) < c.min_init_points:
+            self._ref_feats, self._ref_frame = feats, frame.index
+            return self._output(TrackingState.NOT_INITIALIZED,
+                                f"monocular initialisation: reference view has {len(feats)} features, move the camera")
+        res, why = initialize_two_view(self._K, self._ref_feats, feats, self.extractor.level_sigma2, seed=c.seed,
+                                       min_matches=c.min_init_points, min_points=c.min_init_points // 2)
+        if res is None:
+            if why.startswith("too few initialisation matches"):
+                self._ref_feats, self._ref_frame = feats, frame.index
+            return self._output(TrackingState.NOT_INITIALIZED, f"monocular initialisation: {why}")
+        ref = self._ref_feats
+        kf0 = local_mapping.make_keyframe(self.map, self._ref_frame, np.eye(4), ref, np.full(len(ref), -1))
+        T_wc = invert(res.T_cw_cur)
+        kf1 = local_mapping.make_keyframe(self.map, frame.index, T_wc, feats, np.full(len(feats), -1))
+        ids = self.map.add_points(res.X_world, ref.desc[res.idx_ref], kf0.id)
+        kf0.point_ids[res.idx_ref] = ids
+        kf1.point_ids[res.idx_cur] = ids
+        if c.local_ba:
+            local_mapping.local_bundle_adjustment(self.map, self._K, self.extractor.level_sigma2, fixed_kf_ids={kf0.id})
+        T_wc = kf1.T_world_camera.copy()
+        self._T_wc_prev = None
+        self._set_last(T_wc, res.idx_cur, ids, reset_velocity=True)
+        self.n_inliers = len(ids)
+        log.info("monocular map initialised (%s) between frames %d and %d with %d points",
+                 res.model, self._ref_frame, frame.index, len(ids))
+        return self._output(TrackingState.TRACKING)
+
+    def _set_last(self, T_wc, kp, pid, reset_velocity=False):
+        self._T_wc_prev = None if reset_velocity else self._T_wc_last.copy()
+        self._T_wc_last = T_wc.copy()
+        self._last_kp, self._last_pid = kp, pid
+
+    def _lost(self, reason: str) -> TrackerOutput:
+        # keep the last pose; velocity is forgotten
+        self._T_wc_prev = None
+        self._last_kp = self._last_pid = np.zeros(0, np.int64)
+        return self._output(TrackingState.LOST, reason)
+
+    def _relocalize(self, frame: Frame, feats: FrameFeatures) -> TrackerOutput:
+        if len(feats) < self.config.min_limited_inliers:
+            return self._lost(f"too few features ({len(feats)})")
+        T_cw, kp, pid, why = self.relocalizer.relocalize(self.map, self._K, feats, self.extractor.level_sigma2, self._bf)
+        if T_cw is None:
+            return self._lost(why)
+        self._set_last(invert(T_cw), kp, pid, reset_velocity=True)
+        return self._track(frame, feats, T_cw_init=T_cw, relocalised=True)
+
+    def _track(self, frame: Frame, feats: FrameFeatures, T_cw_init=None, relocalised: bool = False) -> TrackerOutput:
+        c, K, m = self.config, self._K, self.map
+        if len(feats) < c.min_limited_inliers:
+            return self._lost(f"too few features ({len(feats)})")
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(feats.uv)
+        scale, sig2 = self.extractor.level_scale, self.extractor.level_sigma2
+        taken = np.zeros(len(feats), bool)
+        # 1) last frame's points, projected with the motion model
+        if T_cw_init is None:
+            pid_last = self._last_pid[m.alive[self._last_pid]] if len(self._last_pid) else self._last_pid
+            T_cw, kp, pid, inl = self._track_last_frame(
+                invert(predict_constant_velocity(self._T_wc_last, self._T_wc_prev)), pid_last, feats, tree)
+            if self._T_wc_prev is not None and inl.sum() < max(30, 0.5 * len(pid_last)):
+                # dropped or repeated frames break the constant-velocity model: try "no motion" too
+                alt = self._track_last_frame(invert(self._T_wc_last), pid_last, feats, tree)
+                if alt[3].sum() > inl.sum():
+                    T_cw, kp, pid, inl = alt
+            if inl.sum() < 10:  # motion model failed: match against the last keyframe
+                T_cw, kp, pid, inl = self._track_reference_keyframe(feats)
+                if T_cw is None:
+                    return self._lost(f"too few matches ({int(inl.sum())})")
+            kp, pid = kp[inl], pid[inl]
+        else:
+            T_cw = T_cw_init
+            kp, pid = self._last_kp, self._last_pid
+        taken[kp] = True
+        # 2) local map
+        local_kfs = m.covisible_keyframes(pid, c.local_keyframes)
+        for kf in m.keyframes[-3:]:
+            if kf not in local_kfs:
+                local_kfs.append(kf)
+        local_ids = np.unique(np.concatenate([kf.point_ids[kf.point_ids >= 0] for kf in local_kfs])) if local_kfs else pid
+        local_ids = local_ids[m.alive[local_ids]]
+        local_ids = np.setdiff1d(local_ids, pid, assume_unique=True)
+        radius = c.local_search_radius_px * (2.0 if relocalised else 1.0)
+        kp2, pid2, n_visible_ids = self._search(T_cw, local_ids, feats, tree, radius, taken, 80, 0.8, return_visible=True)
+        m.n_visible[n_visible_ids] += 1
+        kp_all = np.concatenate([kp, kp2])
+        pid_all = np.concatenate([pid, pid2])
+        T_cw, inl = optimize_pose(K, T_cw, m.positions[pid_all], feats.uv[kp_all], 1 / sig2[feats.octave[kp_all]],
+                                  feats.depth_m[kp_all], self._bf)
+        kp_all, pid_all = kp_all[inl], pid_all[inl]
+        m.n_found[pid_all] += 1
+        n = len(kp_all)
+        log.debug("frame %d: %d features, %d last-frame matches, %d local-map matches of %d local points, %d inliers",
+                  frame.index, len(feats), len(kp), len(kp2), len(local_ids), n)
+        self.n_inliers = n
+        if n < c.min_limited_inliers:
+            return self._lost(f"too few matches ({n})")
+        T_wc = invert(T_cw)
+        self._set_last(T_wc, kp_all, pid_all, reset_velocity=relocalised)
+        self._frames_since_kf += 1
+        self._maybe_insert_keyframe(frame, feats, kp_all, pid_all, local_kfs)
+        if n < c.min_tracking_inliers:
+            return self._output(TrackingState.LIMITED, f"few tracked points ({n})")
+        return self._output(TrackingState.TRACKING, "relocalised" if relocalised else "")
+
+    def _track_last_frame(self, T_cw, pid_last, feats, tree):
+        c, K, m = self.config, self._K, self.map
+        sig2 = self.extractor.level_sigma2
+        taken = np.zeros(len(feats), bool)
+        kp, pid = self._search(T_cw, pid_last, feats, tree, c.search_radius_px, taken, 100, 1.0)
+        if len(kp) < 20:
+            kp, pid = self._search(T_cw, pid_last, feats, tree, 2 * c.search_radius_px, taken, 100, 1.0)
+        inl = np.zeros(len(kp), bool)
+        if len(kp) >= 10:
+            T_cw, inl = optimize_pose(K, T_cw, m.positions[pid], feats.uv[kp], 1 / sig2[feats.octave[kp]],
+                                      feats.depth_m[kp], self._bf)
+        return T_cw, kp, pid, inl
+
+    def _search(self, T_cw, ids, feats, tree, radius, taken, max_hamming, ratio, return_visible=False):
+        m = self.map
+        pi, kpi = search_by_projection(self._K, T_cw, m.positions[ids], m.descriptors[ids], feats, tree, radius,
+                                       self.extractor.level_scale, taken, max_hamming, ratio)
+        if not return_visible:
+            return kpi, ids[pi]
+        from arkit.tracking.vslam.frame_tracking import project_points
+
+        uv, z = project_points(self._K, T_cw, m.positions[ids])
+        K = self._K
+        vis = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < K.width) & (uv[:, 1] >= 0) & (uv[:, 1] < K.height)
+        return kpi, ids[pi], ids[vis]
+
+    def _track_reference_keyframe(self, feats: FrameFeatures):
+        """Fallback when the motion model fails: descriptor matching to the last keyframe + PnP."""
+        m, K = self.map, self._K
+        kf = m.keyframes[-1]
+        obs = np.flatnonzero(kf.point_ids >= 0)
+        obs = obs[m.alive[kf.point_ids[obs]]]
+        from arkit.tracking.vslam.features import FrameFeatures as FF
+
+        sub = FF(kf.uv[obs], kf.octave[obs], kf.desc[obs], kf.depth_m[obs])
+        ia, ib = match_two_views(feats, sub, max_hamming=64, ratio=0.8)
+        kp, pid = ia, kf.point_ids[obs[ib]]
+        if len(kp) < 10:
+            return None, kp, pid, np.zeros(len(kp), bool)
+        T_cw, inl = pnp_ransac(K, m.positions[pid], feats.uv[kp], seed=self.config.seed)
+        if T_cw is None:
+            return None, kp, pid, inl
+        T_cw, inl = optimize_pose(K, T_cw, m.positions[pid], feats.uv[kp],
+                                  1 / self.extractor.level_sigma2[feats.octave[kp]], feats.depth_m[kp], self._bf)
+        if inl.sum() < 10:
+            return None, kp, pid, inl
+        return T_cw, kp, pid, inl
+
+    def _maybe_insert_keyframe(self, frame, feats, kp, pid, local_kfs):
+        c, m = self.config, self.map
+        ref = m.keyframes[-1]
+        obs_counts = m.observation_counts()
+        min_obs = 2 if len(m.keyframes) > 1 else 1
+        rp = ref.point_ids[ref.point_ids >= 0]
+        n_ref = int((obs_counts[rp] >= min_obs).sum()) if len(rp) else 0
+        n_tracked = int((obs_counts[pid] >= min_obs).sum()) if len(pid) else 0
+        rgbd = self._mode == "rgbd"
+        close = (feats.depth_m > 0.1) & (feats.depth_m < 3.0)
+        tracked_mask = np.zeros(len(feats), bool)
+        tracked_mask[kp] = True
+        n_close_tracked = int((close & tracked_mask).sum())
+        n_close_untracked = int((close & ~tracked_mask).sum())
+        if not local_mapping.need_new_keyframe(
+                n_tracked, n_ref, self._frames_since_kf, n_close_tracked, n_close_untracked,
+                max_frames=c.max_frames_between_keyframes, ratio=0.75 if rgbd else 0.9, depth=rgbd):
+            return
+        point_ids = np.full(len(feats), -1, np.int64)
+        point_ids[kp] = pid
+        kf = local_mapping.make_keyframe(m, frame.index, self._T_wc_last, feats, point_ids)
+        if rgbd:
+            local_mapping.points_from_depth(m, kf, self._K, max_depth_m=c.max_depth_m)
+        else:
+            nbs = [k for k in local_kfs if k.id != kf.id][:5]
+            local_mapping.triangulate_from_neighbours(m, kf, self._K, nbs, self.extractor.level_sigma2)
+        local_mapping.cull_points(m, kf.id)
+        if c.local_ba:
+            local_mapping.local_bundle_adjustment(m, self._K, self.extractor.level_sigma2, center_kf=kf,
+                                                  n_local=c.local_keyframes, bf=self._bf)
+            self._T_wc_last = kf.T_world_camera.copy()
+        self._frames_since_kf = 0
+
+
+def _undistorted_gray(frame: Frame, K_ideal) -> np.ndarray:
+    gray = frame.gray
+    if not frame.intrinsics.has_distortion:
+        return gray
+    import cv2
+
+    return cv2.undistort(gray, frame.intrinsics.K, frame.intrinsics.dist_coeffs, None, K_ideal.K)
