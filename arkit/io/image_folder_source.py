@@ -175,6 +175,7 @@ class ImageFolderSource(FrameSource):
                 warnings.warn(f"{f}: image is {img.shape[1]}x{img.shape[0]} but the sequence is "
                               f"{self._intrinsics.width}x{self._intrinsics.height}; skipping it", stacklevel=2)
                 continue
+            img.setflags(write=False)  # fresh buffer: Frame need not copy it
             yield Frame(index=index, timestamp_s=slot / self._fps, image_rgb=img, intrinsics=self._intrinsics,
                         meta={"source": self.name, "file": str(f)})
             index += 1

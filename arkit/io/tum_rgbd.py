@@ -283,6 +283,9 @@ class TumRgbdSource(FrameSource):
                                f"colour image is {bgr.shape[1]}x{bgr.shape[0]}")
                     continue
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb.setflags(write=False)  # fresh buffers: Frame need not copy them
+            if depth is not None:
+                depth.setflags(write=False)
             yield Frame(index=index, timestamp_s=t, image_rgb=rgb, intrinsics=K, depth_m=depth,
                         T_world_camera_recorded=T,
                         meta={"source": self.name, "rgb_file": rgb_file, "depth_file": depth_file,

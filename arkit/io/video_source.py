@@ -251,4 +251,6 @@ class VideoFileSource(FrameSource):
                         self._skip(f"cannot convert frame at pts {vf.pts}: {e}")
                     continue
                 consecutive = 0
-                yield np.ascontiguousarray(image), (float(vf.time) if vf.time is not None else None)
+                image = np.ascontiguousarray(image)
+                image.setflags(write=False)  # a fresh buffer we own: Frame need not copy it
+                yield image, (float(vf.time) if vf.time is not None else None)

@@ -130,8 +130,9 @@ class WebcamSource(FrameSource):
                 self.skipped_frames += 1
                 log.warning("%s: frame size changed to %dx%d; skipping", self.name, bgr.shape[1], bgr.shape[0])
                 continue
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
-            yield Frame(index=index, timestamp_s=t, image_rgb=np.ascontiguousarray(rgb),
+            rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB))
+            rgb.setflags(write=False)  # fresh buffer: Frame need not copy it
+            yield Frame(index=index, timestamp_s=t, image_rgb=rgb,
                         intrinsics=self._intrinsics, meta={"source": self.name})
             index += 1
         self.close()

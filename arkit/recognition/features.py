@@ -99,7 +99,7 @@ class DescriptorIndex:
         With ``index="auto"``, databases up to this many descriptors use exact brute force.
     """
 
-    def __init__(self, descriptors: list, binary: bool, index: str = "auto", brute_force_max: int = 8000):
+    def __init__(self, descriptors: list, binary: bool, index: str = "auto", brute_force_max: int = 4000):
         import cv2
 
         if index not in ("auto", "flann", "brute"):
@@ -120,7 +120,7 @@ class DescriptorIndex:
             self._train = all_desc
         else:
             if self.binary:
-                params = dict(algorithm=_FLANN_INDEX_LSH, table_number=8, key_size=14, multi_probe_level=1)
+                params = dict(algorithm=_FLANN_INDEX_LSH, table_number=8, key_size=24, multi_probe_level=1)
             else:
                 params = dict(algorithm=_FLANN_INDEX_KDTREE, trees=4)
             self._matcher = cv2.FlannBasedMatcher(params, dict(checks=64))

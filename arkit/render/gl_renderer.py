@@ -159,6 +159,9 @@ class GLRenderer(Renderer):
             g.texture.build_mipmaps()
             g.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
             g.texture.anisotropy = 4.0
+            # wrap only textures that tile: an image on a quad must not bleed across its edges
+            tiles = bool(np.any(mesh.uv < -1e-4) or np.any(mesh.uv > 1.0 + 1e-4))
+            g.texture.repeat_x = g.texture.repeat_y = tiles
         self._meshes[mesh.key] = g
         weakref.finalize(mesh, self._dead_keys.append, mesh.key)
         return g
@@ -238,7 +241,19 @@ class GLRenderer(Renderer):
                     ctx.disable(mgl.CULL_FACE)
                 else:
                     ctx.enable(mgl.CULL_FACE)
-                g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                if it.opacity < 1.0 or self._is_translucent(mesh):
+                    # depth pre-pass: only the item's front-most surface is blended (no inner
+                    # faces showing through), as in the software renderer
+                    target.color_mask = (False, False, False, False)
+                    target.use()
+                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                    target.color_mask = (True, True, True, True)
+                    target.use()
+                    ctx.depth_func = "<="
+                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                    ctx.depth_func = "<"
+                else:
+                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
             ctx.disable(mgl.CULL_FACE)
             if msaa is not None:
                 ctx.copy_framebuffer(resolve, msaa)  # honours the scissor rectangle

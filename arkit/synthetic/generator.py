@@ -10,6 +10,7 @@ arguments always give byte-identical files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -66,7 +67,7 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
                       width: int = 640, height: int = 480, hfov_deg: float = 60.0, seed: int = 0,
                       backend: str = "auto", motion_blur: int = 0, exposure_jitter: float = 0.0,
                       shutter: float = 0.5, overwrite: bool = False, plane_ids: bool = False,
-                      png_compression: int = 1,
+                      png_compression: int = 1, texture_px_per_m: Optional[float] = None,
                       progress: Optional[Callable[[int, int], None]] = None) -> Path:
     """Render a sequence and write it in the TUM RGB-D layout (see :mod:`arkit.synthetic.tum_layout`).
 
@@ -103,6 +104,8 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
         0 = nothing; indices refer to ``scene.json["surfaces"]``).
     png_compression : int
         zlib level for PNG files (0-9; 1 is fast).
+    texture_px_per_m : float, optional
+        Override the recipe's texture resolution (lower is faster to build, e.g. 128 in tests).
     progress : callable, optional
         ``progress(frames_done, num_frames)`` after each frame.
 
@@ -134,6 +137,10 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
     if out_dir.exists() and not overwrite:
         raise InputFileError(f"{out_dir} already exists; choose another folder or pass overwrite=True (--overwrite)")
     spec = resolve_spec(spec_or_recipe)
+    if texture_px_per_m is not None:
+        if not float(texture_px_per_m) > 0:
+            raise ArkitError(f"texture_px_per_m must be positive, got {texture_px_per_m}")
+        spec = dataclasses.replace(spec, px_per_m=float(texture_px_per_m))
     K = Intrinsics.from_fov(int(width), int(height), hfov_deg, warn=False)
     fps = float(spec.camera.get("fps", 30.0))
     path = make_camera_path(spec.camera, duration_s=num_frames / fps, seed=seed)

@@ -36,28 +36,33 @@ def _rgb(color) -> np.ndarray:
 
 
 def value_noise(h: int, w: int, rng: np.random.Generator, octaves: int = 5, base_cells: int = 4,
-                channels: int = 1) -> np.ndarray:
+                channels: int = 1, max_work_px: int = 512) -> np.ndarray:
     """Multi-scale value noise in [0, 1], ``(h, w, channels)`` float32.
 
     Each octave doubles the grid resolution and halves the amplitude; grids are upsampled with
-    bicubic interpolation (``cv2.resize``)."""
+    bicubic interpolation (``cv2.resize``). The octaves are summed at a working resolution of
+    at most ``max_work_px`` on the long side, then resized once (fine detail comes from
+    speckles and grain)."""
     cv2 = _cv2()
-    out = np.zeros((h, w, channels), np.float32)
+    s = min(1.0, max_work_px / max(h, w))
+    wh, ww = max(2, int(round(h * s))), max(2, int(round(w * s)))
+    out = np.zeros((wh, ww, channels), np.float32)
     total = 0.0
     amp = 1.0
     aspect = w / max(h, 1)
     for i in range(octaves):
-        cy = max(2, int(round(base_cells * 2**i)))
-        cx = max(2, int(round(base_cells * 2**i * aspect)))
-        cy, cx = min(cy, h), min(cx, w)
+        cy = min(max(2, int(round(base_cells * 2**i))), wh)
+        cx = min(max(2, int(round(base_cells * 2**i * aspect))), ww)
         grid = rng.random((cy, cx, channels), dtype=np.float32)
-        up = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, channels)
-        out += amp * up
+        out += amp * cv2.resize(grid, (ww, wh), interpolation=cv2.INTER_CUBIC).reshape(wh, ww, channels)
         total += amp
         amp *= 0.55
-    out /= total
-    lo, hi = np.percentile(out, [1, 99])
-    return np.clip((out - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+    sub = out[::4, ::4]
+    lo, hi = float(sub.min()), float(sub.max())
+    out = (out - lo) * (1.0 / max(hi - lo, 1e-6))
+    if (wh, ww) != (h, w):
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, channels)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _speckles(img: np.ndarray, rng: np.random.Generator, density: float, max_radius_px: int) -> None:
@@ -65,37 +70,43 @@ def _speckles(img: np.ndarray, rng: np.random.Generator, density: float, max_rad
     cv2 = _cv2()
     h, w = img.shape[:2]
     n = int(density * h * w / 1000.0)
-    xs = rng.integers(0, w, n)
-    ys = rng.integers(0, h, n)
-    rs = rng.integers(1, max(2, max_radius_px) + 1, n)
-    shade = rng.random(n)
-    cols = rng.random((n, 3)) * 0.4
-    for x, y, r, s, c in zip(xs, ys, rs, shade, cols):
-        base = (s > 0.5) * 0.6 + 0.2 + c
-        color = tuple(int(v) for v in np.clip(base * 255, 0, 255))
-        cv2.circle(img, (int(x), int(y)), int(r), color, -1, lineType=cv2.LINE_AA)
+    xs = rng.integers(0, w, n).tolist()
+    ys = rng.integers(0, h, n).tolist()
+    rs = rng.integers(1, max(2, max_radius_px) + 1, n).tolist()
+    base = (rng.random(n) > 0.5) * 0.6 + 0.2
+    cols = np.clip((base[:, None] + rng.random((n, 3)) * 0.4) * 255, 0, 255).astype(int).tolist()
+    for x, y, r, c in zip(xs, ys, rs, cols):
+        cv2.circle(img, (x, y), r, c, -1, lineType=cv2.LINE_AA)
 
 
 def noise_texture(h: int, w: int, seed: int = 0, color=(0.6, 0.55, 0.5), contrast: float = 0.8,
                   detail: float = 1.0) -> np.ndarray:
     """Coloured multi-scale noise with speckles, ``(h, w, 3) uint8``."""
     rng = np.random.default_rng(seed)
-    base = _rgb(color)
+    base = (_rgb(color) * 255.0).astype(np.float32)
     n = value_noise(h, w, rng, octaves=6, base_cells=3, channels=1)
     tint = value_noise(h, w, rng, octaves=2, base_cells=2, channels=3)
-    img = base[None, None, :] * (1.0 - contrast + 2.0 * contrast * n) * (0.75 + 0.5 * tint)
-    out = np.clip(img * 255.0, 0, 255).astype(np.uint8)
+    n *= np.float32(2.0 * contrast)
+    n += np.float32(1.0 - contrast)
+    tint *= np.float32(0.5)
+    tint += np.float32(0.75)
+    tint *= n
+    tint *= base
+    out = np.clip(tint, 0, 255, out=tint).astype(np.uint8)
     if detail > 0:
         _speckles(out, rng, density=0.6 * detail, max_radius_px=max(2, min(h, w) // 200))
     return out
 
 
-def _add_grain(img: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+def _add_grain(img: np.ndarray, rng: np.random.Generator, amount: float, grain_px: int = 3) -> np.ndarray:
+    """Multiply ``img`` by fine random grain (blobs of about ``grain_px`` pixels)."""
     if amount <= 0:
         return img
+    cv2 = _cv2()
     h, w = img.shape[:2]
-    n = value_noise(h, w, rng, octaves=4, base_cells=max(4, min(h, w) // 64), channels=1)
-    out = img.astype(np.float32) * (1.0 - amount + 2.0 * amount * n)
+    g = rng.random((max(2, h // grain_px), max(2, w // grain_px)), dtype=np.float32)
+    g = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = img.astype(np.float32) * (1.0 - amount + 2.0 * amount * g)[:, :, None]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -114,7 +125,7 @@ def tiles_texture(h: int, w: int, size_m=(1.0, 1.0), seed: int = 0, tile_m: floa
     base = _rgb(color)
     for j in range(ny):
         for i in range(nx):
-            c = np.clip(base * (1 + variation * (rng.random(3) - 0.5) * 2), 0, 1)
+            c = [min(1.0, max(0.0, float(v))) for v in base * (1 + variation * (rng.random(3) - 0.5) * 2)]
             x0, y0 = int(i * tile_m * ppm_x) + g, int(j * tile_m * ppm_y) + g
             x1, y1 = int((i + 1) * tile_m * ppm_x) - g, int((j + 1) * tile_m * ppm_y) - g
             cv2.rectangle(img, (x0, y0), (x1, y1), tuple(int(v * 255) for v in c), -1)
@@ -142,11 +153,10 @@ def planks_texture(h: int, w: int, size_m=(1.0, 1.0), seed: int = 0, plank_m: fl
         x = -offset
         while x < size_m[0]:
             x0, x1 = max(0, int(x * ppm_x)), min(w, int((x + length_m) * ppm_x))
-            c = np.clip(base * (0.8 + 0.4 * rng.random(3)), 0, 1)
-            img[y0:y1, x0:x1] = c
+            img[y0:y1, x0:x1] = np.minimum(base * (0.75 + 0.4 * rng.random()) * (0.93 + 0.14 * rng.random(3)), 1.0)
             x += length_m
-    shade = 0.55 + 0.3 * grain + 0.3 * streak
-    img = img * shade[:, :, None]
+    shade = np.float32(0.55) + np.float32(0.3) * grain + np.float32(0.3) * streak
+    img *= shade[:, :, None]
     out = np.clip(img * 255, 0, 255).astype(np.uint8)
     dark = tuple(int(v * 80) for v in base)
     for j in range(rows + 1):  # joints between rows
@@ -172,7 +182,7 @@ def bricks_texture(h: int, w: int, size_m=(1.0, 1.0), seed: int = 0, brick_m=(0.
         shift = (bl / 2) * (j % 2)
         x = -shift
         while x < size_m[0]:
-            c = np.clip(base * (0.7 + 0.6 * rng.random()) + 0.05 * (rng.random(3) - 0.5), 0, 1)
+            c = [min(1.0, max(0.0, float(v))) for v in base * (0.7 + 0.6 * rng.random()) + 0.05 * (rng.random(3) - 0.5)]
             p0 = (int(x * ppm_x) + m, int(j * bh * ppm_y) + m)
             p1 = (int((x + bl) * ppm_x) - m, int((j + 1) * bh * ppm_y) - m)
             cv2.rectangle(img, p0, p1, tuple(int(v * 255) for v in c), -1)

@@ -232,11 +232,13 @@ class MarkerMap:
         return None if r is None else (r.T_world_camera, r.used_ids, r.rms_px)
 
     def estimate_camera_pose_detailed(self, detections, intrinsics: Intrinsics, *,
-                                      outlier_px: float = 3.0, refine: bool = True) -> Optional[JointPose]:
+                                      outlier_px: float = 3.0, refine: bool = True,
+                                      max_seeds: int = 8) -> Optional[JointPose]:
         """Joint camera pose with outlier rejection.
 
-        1. every visible map marker gives IPPE candidates ``T_camera_world``; the candidate with
-           the lowest median per-marker corner error over all markers is the start;
+        1. the ``max_seeds`` largest visible map markers give IPPE candidates ``T_camera_world``;
+           the candidate with the lowest median per-marker corner error over all markers is the
+           start;
         2. markers whose RMS corner error exceeds ``max(outlier_px, 3 * median)`` are rejected;
         3. ``cv2.solvePnP`` (iterative, from the start) on all inlier corners, then LM refinement;
            rejection and refinement are repeated once.
@@ -259,13 +261,21 @@ class MarkerMap:
         obj = {i: self.placement(i).corners_world() for i in ids}
         img = {i: dets[i].corners_px for i in ids}
 
-        def per_marker(T_camera_world):
-            return {i: reprojection_rms_px(T_camera_world, obj[i], img[i], intrinsics) for i in ids}
+        P_all = np.concatenate([obj[i] for i in ids])
+        Q_all = np.concatenate([img[i] for i in ids])
+
+        def per_marker(T_camera_world):  # RMS corner error of every marker, one projection
+            uv = intrinsics.project(P_all @ T_camera_world[:3, :3].T + T_camera_world[:3, 3])
+            e = np.sqrt(np.mean(np.sum((uv - Q_all) ** 2, axis=1).reshape(-1, 4), axis=1))
+            e = np.where(np.isfinite(e), e, np.inf)
+            return dict(zip(ids, e.tolist()))
 
         best, best_score, ambiguity = None, float("inf"), 0.0
-        for i in ids:
+        # seeds: the largest markers in the image (their single poses are the most reliable)
+        perimeter = {i: float(np.sum(np.linalg.norm(img[i] - np.roll(img[i], -1, axis=0), axis=1))) for i in ids}
+        for i in sorted(ids, key=lambda i: -perimeter[i])[:max_seeds]:
             pl = self.placement(i)
-            cands = estimate_marker_pose_candidates(img[i], pl.size_m, intrinsics, refine=True)
+            cands = estimate_marker_pose_candidates(img[i], pl.size_m, intrinsics, refine=len(ids) == 1)
             for T_camera_marker, _ in cands:
                 T_camera_world = T_camera_marker @ invert(pl.T_world_marker)
                 errs = per_marker(T_camera_world)
