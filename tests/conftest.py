@@ -17,3 +17,12 @@ def shared_data():
         return p
 
     return get
+
+
+@pytest.fixture(scope="session")
+def marker_room_small(tmp_path_factory):
+    """A short 320x240 marker_room sequence (TUM layout with depth and ground truth), made once."""
+    from arkit.synthetic.generator import generate_sequence
+
+    out = tmp_path_factory.mktemp("seq") / "marker_room"
+    return generate_sequence("marker_room", out, num_frames=24, width=320, height=240, seed=0)

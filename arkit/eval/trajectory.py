@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ALIGN_MODES = ("se3", "sim3", "none", "origin")
 DELTA_UNITS = ("frames", "m", "s")
+_MAX_CANDIDATES = 5_000_000  # one-to-one association memory guard (~40 bytes per candidate)
 
 
 def associate(t_est, t_gt, max_diff_s: float = 0.02, offset_s: float = 0.0,
@@ -88,6 +89,11 @@ def associate(t_est, t_gt, max_diff_s: float = 0.02, offset_s: float = 0.0,
     counts = hi - lo
     if counts.sum() == 0:
         return empty
+    if counts.sum() > _MAX_CANDIDATES:
+        raise TrajectoryError(
+            f"associate: max_diff_s = {max_diff_s} s admits {int(counts.sum())} candidate pairs; "
+            "use a tolerance below the sampling interval (e.g. 0.02 s) or one_to_one=False"
+        )
     cand_e = np.repeat(np.arange(te.size), counts)
     starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
     cand_g_sorted = starts + np.arange(cand_e.size)

@@ -96,7 +96,9 @@ class TargetDetection:
     reprojection_error_px : float
         RMS error of the inliers under the pose (NaN without a pose).
     inliers_target_px, inliers_frame_px : (K, 2) float32
-        The inlier correspondences (used to start frame-to-frame tracking).
+        The correspondences behind the final homography and pose: the sub-pixel aligned points
+        when refinement succeeded, else the feature inliers (``n_inliers`` always counts the
+        feature inliers).
     """
 
     name: str
@@ -201,6 +203,7 @@ class ImageTargetDatabase:
         self.min_inlier_ratio = 0.15
         self.ransac_threshold_px = 4.0
         self.max_candidates = 4
+        self.refine = True  # sub-pixel alignment of the verified homography (target_refine.py)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -295,13 +298,15 @@ class ImageTargetDatabase:
         for ti_ in order[: self.max_candidates]:
             sel = owner == ti_
             target = self.targets[ti_]
-            det = self._verify(target, target.points_px[self.index.local_index[best[sel]]], pts[qi[sel]], size, intrinsics)
+            det = self._verify(target, target.points_px[self.index.local_index[best[sel]]], pts[qi[sel]], gray,
+                               intrinsics)
             if det is not None:
                 results.append(det)
         results.sort(key=lambda d: -d.n_inliers)
         return results[:max_results]
 
-    def _verify(self, target: ImageTarget, src, dst, frame_size, intrinsics) -> Optional[TargetDetection]:
+    def _verify(self, target: ImageTarget, src, dst, gray, intrinsics) -> Optional[TargetDetection]:
+        frame_size = (gray.shape[1], gray.shape[0])
         n = len(src)
         H, inl = robust_homography(src, dst, self.ransac_threshold_px, seed=0)
         if H is None:
@@ -317,6 +322,13 @@ class ImageTargetDatabase:
             log.debug("%s: rejected homography: %s", target.name, why)
             return None
         src_in, dst_in = src[inl].astype(np.float32), dst[inl].astype(np.float32)
+        if self.refine:
+            from arkit.recognition.target_refine import refine_homography
+
+            H2, ref_t, ref_f = refine_homography(target.gray, gray, H)
+            corners2 = apply_homography(H2, corners_target_px(*target.size_px))
+            if len(ref_t) and quad_is_sane(corners2, frame_size=frame_size)[0]:
+                H, corners, src_in, dst_in = H2, corners2, ref_t, ref_f
         T, rms = None, float("nan")
         if intrinsics is not None:
             T, rms = pose_from_correspondences(target.local_points(src_in), dst_in, intrinsics)

@@ -311,7 +311,8 @@ def _atlas(conv: list):
         else:
             r0, h, w = placed[k]
             k += 1
-            t = np.mod(c["uv"], 1.0)
+            t = np.asarray(c["uv"], np.float64)
+            t = np.where((t >= 0.0) & (t <= 1.0), t, np.mod(t, 1.0))  # keep 1.0 as the right edge
             # u in [0, w/W]; v (up) covers rows r0..r0+h counted from the top
             uv = np.stack([t[:, 0] * w / W, 1.0 - (r0 + (1.0 - t[:, 1]) * h) / H], axis=1)
         uvs.append(uv)

@@ -63,6 +63,32 @@ class ExposureModel:
         return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+class _BackgroundWriter:
+    """PNG encoding on two threads (cv2 releases the GIL) overlapping the rendering."""
+
+    def __init__(self, compression: int, max_pending: int = 8):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.compression = int(compression)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="arkit-synth-png")
+        self.pending: list = []
+        self.max_pending = max_pending
+
+    def submit(self, path, image) -> None:
+        from arkit.synthetic.tum_layout import write_png
+
+        self.pending.append(self.pool.submit(write_png, path, image, self.compression))
+        while len(self.pending) > self.max_pending:
+            self.pending.pop(0).result()
+
+    def finish(self) -> None:
+        while self.pending:
+            self.pending.pop(0).result()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], out_dir, *, num_frames: int,
                       width: int = 640, height: int = 480, hfov_deg: float = 60.0, seed: int = 0,
                       backend: str = "auto", motion_blur: int = 0, exposure_jitter: float = 0.0,
@@ -163,6 +189,7 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
         items = build_draw_items(spec)
         surfaces = spec.surfaces() if plane_ids else None
         renderer = create_renderer(int(width), int(height), backend=backend, samples=4)
+        writer = _BackgroundWriter(png_compression)
         try:
             backend_used = renderer.backend
             for i, t in enumerate(timestamps):
@@ -170,8 +197,7 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
                 depth = None
                 for dt in offsets:
                     T = poses[i] if dt == 0.0 else path.pose_at(t + dt)
-                    light_c = T[:3, :3].T @ light_w
-                    out = renderer.render(items, K, T, light_dir_camera=light_c)
+                    out = renderer.render(items, K, T, light_dir_camera=T[:3, :3].T @ light_w)
                     acc += out.rgba[:, :, :3]
                     if dt == 0.0:
                         depth = out.depth_m
@@ -179,16 +205,18 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
                     depth = renderer.render(items, K, poses[i], light_dir_camera=poses[i][:3, :3].T @ light_w).depth_m
                 rgb = exposure.apply(acc / len(offsets), float(t))
                 name = tum.stamp(t) + ".png"
-                tum.write_png(tmp / "rgb" / name, rgb, png_compression)
-                tum.write_png(tmp / "depth" / name, tum.encode_depth(depth), png_compression)
+                writer.submit(tmp / "rgb" / name, rgb)
+                writer.submit(tmp / "depth" / name, tum.encode_depth(depth))
                 if plane_ids:
                     from arkit.synthetic.raycast import raycast_depth
 
                     _, idx = raycast_depth(surfaces, K, poses[i])
-                    tum.write_png(tmp / "planes" / name, (idx + 1).astype(np.uint16), png_compression)
+                    writer.submit(tmp / "planes" / name, (idx + 1).astype(np.uint16))
                 if progress is not None:
                     progress(i + 1, num_frames)
+            writer.finish()
         finally:
+            writer.shutdown()
             renderer.close()
         elapsed = time.perf_counter() - t_start
         tum.write_lists(tmp, timestamps, spec.name)

@@ -26,7 +26,7 @@ from arkit.core.errors import ArkitError
 from arkit.core.pose import as_transform, from_rt, invert
 from arkit.tracking.markers import (
     canonical_dictionary_name, estimate_marker_pose_candidates, get_dictionary, marker_corners_local,
-    matrix_to_rt, reprojection_rms_px, rt_to_matrix,
+    matrix_to_rt, pose_ambiguity, reprojection_rms_px, rt_to_matrix,
 )
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ class MarkerMap:
                 score = float(np.median(list(errs.values())))
                 if score < best_score:
                     best, best_score = T_camera_world, score
-                    ambiguity = cands[0][1] / max(cands[1][1], 1e-9) if len(cands) == 2 else 0.0
+                    ambiguity = pose_ambiguity(cands)
         if best is None:
             return None
         T_camera_world = best

@@ -25,7 +25,7 @@ from arkit.core.trackables import (
 from arkit.tracking.base import Tracker, TrackerOutput
 from arkit.tracking.marker_map import MarkerMap
 from arkit.tracking.markers import (
-    MarkerDetector, estimate_marker_pose_candidates, marker_size_for,
+    MarkerDetector, estimate_marker_pose_candidates, marker_size_for, pose_ambiguity,
 )
 from arkit.tracking.smoothing import PoseOneEuroFilter
 
@@ -161,9 +161,6 @@ class MarkerTracker(Tracker):
         self._map.add(d.marker_id, self.size_of(d.marker_id), np.eye(4))
         log.info("marker %d defines the world frame", d.marker_id)
 
-    def _ambiguity(self, cands) -> float:
-        return cands[0][1] / max(cands[1][1], 1e-9) if len(cands) == 2 else 0.0
-
     def _quality(self, joint) -> tuple:
         n = len(joint.used_ids)
         if joint.rms_px > self.max_rms_px:
@@ -179,7 +176,7 @@ class MarkerTracker(Tracker):
             if d.marker_id in self._map:
                 continue
             cands = singles[d.marker_id]
-            if cands[0][1] <= self.max_rms_px and self._ambiguity(cands) <= self.ambiguity_ratio:
+            if cands[0][1] <= self.max_rms_px and pose_ambiguity(cands) <= self.ambiguity_ratio:
                 self._map.add(d.marker_id, self.size_of(d.marker_id), T_world_camera @ cands[0][0])
                 log.info("marker %d added to the map", d.marker_id)
 

@@ -196,6 +196,22 @@ def estimate_marker_pose_candidates(corners_px, size_m: float, intrinsics: Intri
     return out
 
 
+def pose_ambiguity(candidates, same_deg: float = 2.0) -> float:
+    """IPPE ambiguity of single-marker pose candidates: error ratio best / alternative in [0, 1].
+
+    Close to 1 means both flips explain the corners equally well. 0 when there is one
+    candidate or when both candidates are the same pose (within ``same_deg`` degrees; the LM
+    refinement often pulls the flip into the right solution)."""
+    if len(candidates) < 2:
+        return 0.0
+    (T0, e0), (T1, e1) = candidates[0], candidates[1]
+    R = T0[:3, :3].T @ T1[:3, :3]
+    angle_deg = float(np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
+    if angle_deg < same_deg:
+        return 0.0
+    return float(e0 / max(e1, 1e-9))
+
+
 def estimate_marker_pose(corners_px, size_m: float, intrinsics: Intrinsics, refine: bool = True) -> tuple:
     """Pose of one square marker from its 4 image corners (IPPE, then Levenberg-Marquardt).
 

@@ -220,3 +220,11 @@ def test_rotation_angles_small_and_large():
     angles = np.array([1e-9, 1e-5, 0.3, 2.0, np.pi - 1e-3])
     R = np.stack([rotvec_to_matrix(a * np.array([0.6, 0.0, 0.8])) for a in angles])
     np.testing.assert_allclose(rotation_angles_rad(R), angles, rtol=1e-6)
+
+
+def test_associate_refuses_absurd_tolerance():
+    t = np.arange(4000) * 0.001
+    with pytest.raises(TrajectoryError, match="candidate pairs"):
+        associate(t, t, max_diff_s=10.0)
+    ie, ig = associate(t, t, max_diff_s=10.0, one_to_one=False)  # nearest needs no candidate list
+    np.testing.assert_array_equal(ie, ig)

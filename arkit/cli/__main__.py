@@ -1,0 +1,5 @@
+import sys
+
+from arkit.cli import main
+
+sys.exit(main())
