@@ -32,6 +32,10 @@ _PUBLIC = {
     "Scene": "arkit.scene.graph",
     "load_scene": "arkit.scene.scene_file",
     "create_renderer": "arkit.render",
+    # trajectories and evaluation
+    "Trajectory": "arkit.io.trajectory_formats",
+    "read_trajectory": "arkit.io.trajectory_formats",
+    "write_trajectory": "arkit.io.trajectory_formats",
 }
 
 __all__ = sorted(_PUBLIC) + ["__version__"]

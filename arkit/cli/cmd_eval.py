@@ -52,8 +52,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
     gt = read_trajectory(args.gt, args.gt_format, args.gt_times)
     common = dict(max_diff_s=args.max_diff, offset_s=args.offset, one_to_one=(args.association == "one-to-one"))
     a = ate(est, gt, align=args.align, **common)
-    delta = int(args.rpe_delta) if args.rpe_unit == "frames" else args.rpe_delta
-    r = rpe(est, gt, delta=delta, delta_unit=args.rpe_unit, align=args.align,
+    r = rpe(est, gt, delta=args.rpe_delta, delta_unit=args.rpe_unit, align=args.align,
             all_pairs=args.rpe_all_pairs, **common)
 
     print(f"estimate:     {args.est} ({len(est)} poses)")

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--exposure-jitter", type=float, default=0.0, metavar="S",
                    help="std of log exposure gain changes (default 0 = none)")
     p.add_argument("--backend", choices=("auto", "gl", "software"), default="auto", help="renderer backend")
+    p.add_argument("--texture-res", type=float, default=None, metavar="PX_PER_M",
+                   help="texture resolution override in pixels per metre (lower is faster; recipe default 512)")
     p.add_argument("--plane-ids", action="store_true", help="also write planes/<t>.png surface-id images")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     p.add_argument("--list", action="store_true", help="list the built-in recipes and exit")
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         out = generate_sequence(args.recipe, args.out_dir, num_frames=args.frames, width=w, height=h,
                                 hfov_deg=args.hfov, seed=args.seed, backend=args.backend,
                                 motion_blur=args.motion_blur, exposure_jitter=args.exposure_jitter,
-                                overwrite=args.overwrite, plane_ids=args.plane_ids, progress=progress)
+                                overwrite=args.overwrite, plane_ids=args.plane_ids,
+                                texture_px_per_m=args.texture_res, progress=progress)
     finally:
         bar.close()
     dt = time.perf_counter() - t0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import re
 import warnings
 from pathlib import Path
@@ -89,6 +88,8 @@ class ImageFolderSource(FrameSource):
         Frame ``i`` of the listing gets ``timestamp_s = i / fps`` (skipped files keep their slot).
     hfov_deg : float
         Field of view for the guess.
+    max_frames : int, optional
+        Stop after this many frames.
 
     Raises
     ------
@@ -106,10 +107,11 @@ class ImageFolderSource(FrameSource):
     """
 
     def __init__(self, path: Union[str, Path, Sequence[Union[str, Path]]], intrinsics=None, *,
-                 fps: float = 30.0, hfov_deg: float = 60.0):
+                 fps: float = 30.0, hfov_deg: float = 60.0, max_frames: Optional[int] = None):
         if not (isinstance(fps, (int, float)) and fps > 0):
             raise SourceError(f"fps must be a positive number, got {fps!r}")
         self._fps = float(fps)
+        self.max_frames = max_frames
         self.skipped_frames = 0
         if isinstance(path, (list, tuple)):
             self.files = [Path(p) for p in path]
@@ -155,7 +157,8 @@ class ImageFolderSource(FrameSource):
     @property
     def num_frames(self) -> Optional[int]:
         """Number of image files (an upper bound when some turn out unreadable)."""
-        return len(self.files)
+        n = len(self.files)
+        return min(n, self.max_frames) if self.max_frames is not None else n
 
     @property
     def fps(self) -> Optional[float]:
@@ -165,6 +168,8 @@ class ImageFolderSource(FrameSource):
         self.skipped_frames = 0
         index = 0
         for slot, f in enumerate(self.files):
+            if self.max_frames is not None and index >= self.max_frames:
+                break
             img = read_image_rgb(f)
             if img is None:
                 self.skipped_frames += 1

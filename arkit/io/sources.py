@@ -193,5 +193,10 @@ def open_source(uri: Union[str, int, "os.PathLike[str]"], intrinsics=None, **opt
     if is_tum_folder(p):
         return TumRgbdSource(p, intrinsics=intrinsics, **options)
     if p.is_dir():
+        from arkit.io.image_folder_source import list_images
+
+        if not list_images(p):
+            raise SourceError(f"{s} is a folder without images, rgb.txt or a recognised recording; "
+                              f"supported: {_supported_text()}")
         return ImageFolderSource(p, intrinsics=intrinsics, **options)
     raise SourceError(f"cannot open {s} as a frame source; supported: {_supported_text()}")

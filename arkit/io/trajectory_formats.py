@@ -51,7 +51,7 @@ FORMATS = ("tum", "kitti", "euroc")
 EUROC_HEADER = "#timestamp [ns],p_RS_R_x [m],p_RS_R_y [m],p_RS_R_z [m],q_RS_w [],q_RS_x [],q_RS_y [],q_RS_z []"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trajectory:
     """An immutable sequence of timestamped camera poses.
 
@@ -185,8 +185,8 @@ def matrices_to_quat_wxyz(R) -> np.ndarray:
     R = np.asarray(R, dtype=np.float64).reshape(-1, 3, 3)
     if R.shape[0] == 0:
         return np.zeros((0, 4))
-    q = Rotation.from_matrix(R).as_quat(canonical=True)
-    return q[:, [3, 0, 1, 2]]
+    q = Rotation.from_matrix(R).as_quat()[:, [3, 0, 1, 2]]
+    return np.where(q[:, :1] < 0, -q, q)
 
 
 # -- parsing helpers ----------------------------------------------------------------------------
@@ -208,8 +208,7 @@ def _read_rows(path: PathLike, n_min: int, n_max: Optional[int], fmt: str, sep: 
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        tokens = [x for x in s.split(",")] if sep == "," else s.replace(",", " ").split()
-        tokens = [x.strip() for x in tokens]
+        tokens = [x.strip() for x in s.split(",")] if sep == "," else s.replace(",", " ").split()
         if len(tokens) < n_min or (n_max is not None and len(tokens) > n_max):
             want = f"{n_min}" if n_max == n_min else f"at least {n_min}"
             raise InputFileError(
@@ -223,14 +222,24 @@ def _read_rows(path: PathLike, n_min: int, n_max: Optional[int], fmt: str, sep: 
 
 
 def _to_floats(rows, line_numbers, path, fmt: str, ncols: int) -> np.ndarray:
-    out = np.empty((len(rows), ncols))
-    for k, (tokens, number) in enumerate(zip(rows, line_numbers)):
-        try:
-            out[k] = [float(x) for x in tokens[:ncols]]
-        except ValueError:
-            raise InputFileError(f"{path}:{number}: {fmt.upper()} line has a value that is not a number: {' '.join(tokens)[:80]!r}") from None
-        if not np.all(np.isfinite(out[k])):
-            raise InputFileError(f"{path}:{number}: {fmt.upper()} line contains NaN or inf")
+    """(len(rows), ncols) float64 from the first ``ncols`` tokens of each row; a bad value
+    raises ``InputFileError`` naming its line."""
+    try:  # fast path: one bulk conversion
+        out = np.array([tok for r in rows for tok in r[:ncols]], dtype=np.float64).reshape(-1, ncols)
+    except ValueError:
+        out = None
+    if out is None:
+        for tokens, number in zip(rows, line_numbers):
+            try:
+                [float(x) for x in tokens[:ncols]]
+            except ValueError:
+                raise InputFileError(
+                    f"{path}:{number}: {fmt.upper()} line has a value that is not a number: {' '.join(tokens)[:80]!r}"
+                ) from None
+        raise InputFileError(f"{path}: cannot parse the {fmt.upper()} values")  # pragma: no cover
+    bad = np.flatnonzero(~np.all(np.isfinite(out), axis=1))
+    if bad.size:
+        raise InputFileError(f"{path}:{line_numbers[int(bad[0])]}: {fmt.upper()} line contains NaN or inf")
     return out
 
 

@@ -59,9 +59,10 @@ class VideoFileSource(FrameSource):
     Notes
     -----
     ``timestamp_s`` is the frame's presentation time in the stream (``pts * time_base``). Some
-    files carry missing or out-of-order timestamps (e.g. B-frames muxed with pts == dts); from
-    the first such frame on, timestamps advance by ``1 / fps`` per frame (a warning is logged)
-    so they always increase. The raw stream time is kept in ``frame.meta["pts_s"]``. Packets that fail to decode are skipped with a
+    files carry missing or out-of-order timestamps (e.g. B-frames muxed with pts == dts). When
+    the first frames show this (checked at open time), every timestamp is ``index / fps``; when
+    it appears later, timestamps advance by ``1 / fps`` per frame from there on. Either way a
+    warning is logged and timestamps always increase. The raw stream time is kept in ``frame.meta["pts_s"]``. Packets that fail to decode are skipped with a
     warning and counted in ``skipped_frames``.
     """
 
@@ -97,6 +98,7 @@ class VideoFileSource(FrameSource):
                 f"(fx=fy={K.fx:.1f} px for {width}x{height}); pass calibrated intrinsics for metric accuracy",
                 stacklevel=2)
         self._intrinsics = K
+        self._pts_ok = self._probe_timestamps()
         self._fresh = True
         del av
 
@@ -142,7 +144,7 @@ class VideoFileSource(FrameSource):
         index = 0
         period = 1.0 / self._fps if self._fps else 1.0
         t_prev = None
-        use_pts = True
+        use_pts = self._pts_ok
         for image, t_pts in self._decoded(container, stream):
             if self.max_frames is not None and index >= self.max_frames:
                 break
@@ -151,7 +153,7 @@ class VideoFileSource(FrameSource):
                            f"expected {self._size[0]}x{self._size[1]}")
                 continue
             if use_pts and (t_pts is None or (t_prev is not None and t_pts <= t_prev)):
-                if t_prev is not None:
+                if t_prev is not None:  # found later in the stream than the probe looked
                     log.warning("%s: stream timestamps are missing or not increasing at frame %d; "
                                 "using the frame rate (%.3f s per frame) from here on", self.path, index, period)
                 use_pts = False
@@ -209,6 +211,23 @@ class VideoFileSource(FrameSource):
                 stream.codec_context.options = {"err_detect": "explode"}
         except (AttributeError, ValueError):  # pragma: no cover - old PyAV
             pass
+
+    def _probe_timestamps(self, n: int = 12) -> bool:
+        """Decode the first ``n`` frames: are their stream timestamps present and increasing?"""
+        container = self._open()
+        times = []
+        try:
+            for _, t in self._decoded(container, container.streams.video[0], count=False):
+                times.append(t)
+                if len(times) >= n:
+                    break
+        finally:
+            container.close()
+        ok = all(t is not None for t in times) and all(b > a for a, b in zip(times, times[1:]))
+        if not ok:
+            log.warning("%s: stream timestamps are missing or out of order; using frame index / fps "
+                        "(%s fps) as timestamps", self.path, f"{self._fps:.3f}" if self._fps else "unknown")
+        return ok
 
     def _skip(self, why: str) -> None:
         self.skipped_frames += 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,9 @@ from arkit.core.pose import readonly
 from arkit.planes.plane_fit import covariance_from_moments, fit_planes_from_moments
 
 log = logging.getLogger(__name__)
+
+#: Clock of ``timings_ms`` (wall clock; benchmarks may swap in ``time.process_time``).
+_clock = time.perf_counter
 
 #: Depth values whose median is above this are taken to be in the wrong unit.
 MAX_PLAUSIBLE_MEDIAN_DEPTH_M = 20.0
@@ -240,9 +244,7 @@ class DepthPlaneExtractor:
         IntrinsicsError
             The size does not match the intrinsics.
         """
-        import time
-
-        t0 = time.perf_counter()
+        t0 = _clock()
         p = self.params
         depth = _check_depth(depth_m, self.intrinsics)
         H, W = depth.shape
@@ -250,7 +252,9 @@ class DepthPlaneExtractor:
         empty = DepthPlaneResult((), np.full((H, W), -1, np.int32), {"total": 0.0})
         if not valid_any.any():
             return empty
-        med = float(np.median(depth[valid_any][:: max(1, int(valid_any.sum()) // 20000)]))
+        sub = depth[::4, ::4]
+        sub = sub[sub > 0]
+        med = float(np.median(sub)) if len(sub) else float(np.median(depth[valid_any]))
         if med > MAX_PLAUSIBLE_MEDIAN_DEPTH_M:
             raise FrameError(
                 f"median depth is {med:.1f} m: the depth is probably in millimetres (or raw sensor units); "
@@ -266,7 +270,7 @@ class DepthPlaneExtractor:
         n = S[:, 0]
         thr = _cell_sigma(Z, p)
         thr[Z <= 0] = 0.0
-        t1 = time.perf_counter()
+        t1 = _clock()
 
         # 2. per-cell planes -----------------------------------------------------------------
         Ncell = Z.shape[0]
@@ -281,22 +285,33 @@ class DepthPlaneExtractor:
             ok = (rms < p.cell_rms_factor * p.sigma_m(mu[:, 2])) & (lam[:, 1] > 2.0 * lam[:, 0])
             normal[fit_cells], offset[fit_cells], mean[fit_cells] = nrm, off, mu
             planar[fit_cells] = ok
-        t2 = time.perf_counter()
+        t2 = _clock()
 
         # 3. regions over the cell grid ------------------------------------------------------
         regions = _grow_regions(planar, normal, mean, S, self.grid, p)
-        t3 = time.perf_counter()
+        t3 = _clock()
         if not regions:
-            empty.timings_ms.update(moments=1e3 * (t1 - t0), total=1e3 * (time.perf_counter() - t0))
+            empty.timings_ms.update(moments=1e3 * (t1 - t0), total=1e3 * (_clock() - t0))
             return empty
 
-        # 4. pixel-level assignment: every (cell, region) pair of each region's dilated cells --
+        # 4. pixel-level assignment. A region's own cells that no other region reaches are
+        # taken whole (as CAPE); the pixels of every other (cell, region) pair of the regions'
+        # dilated cells are tested against the plane and go to the closest one.
         R = len(regions)
+        own = np.full(Z.shape[0], -1)
+        for r, (cells, _, _) in enumerate(regions):
+            own[cells] = r
         cand = [_dilate_cells(cells, self.grid) for cells, _, _ in regions]
         pc = np.concatenate(cand)                                  # pair -> cell
         pr = np.repeat(np.arange(R), [len(c) for c in cand])       # pair -> region
         order_c = np.argsort(pc, kind="stable")
         pc, pr = pc[order_c], pr[order_c]
+        cover = np.bincount(pc, minlength=Z.shape[0])
+        whole = (own[pc] == pr) & (cover[pc] == 1)
+        label = np.full(Z.shape, -1, np.int32)
+        wc, wr = pc[whole], pr[whole]
+        label[wc] = np.where(Z[wc] > 0, wr[:, None].astype(np.int32), -1)
+        pc, pr = pc[~whole], pr[~whole]
         nR = np.array([r[1] for r in regions], np.float32)
         oR = np.array([r[2] for r in regions], np.float32)
         Zp = Z[pc]
@@ -308,26 +323,38 @@ class DepthPlaneExtractor:
         np.abs(ratio, out=ratio)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio /= thr[pc]                                       # invalid depth: thr 0 -> inf
-        starts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1]])
-        cells_hit = pc[starts]
-        group = np.cumsum(np.r_[False, pc[1:] != pc[:-1]])
-        best = np.minimum.reduceat(ratio, starts, axis=0)
-        win = (ratio <= best[group]) & (ratio < 1.0)
-        lab_hit = np.maximum.reduceat(np.where(win, pr[:, None].astype(np.int32), -1), starts, axis=0)
-        label = np.full(Z.shape, -1, np.int32)
-        label[cells_hit] = lab_hit
-        t4 = time.perf_counter()
+        new_cell = np.r_[True, pc[1:] != pc[:-1]] if len(pc) else np.zeros(0, bool)
+        starts = np.flatnonzero(new_cell)
+        group = np.cumsum(new_cell) - 1
+        if len(pc):
+            # per cell, the closest region below threshold; pairs are sorted by cell, so the
+            # j-th pair of every cell is handled at once (j < number of regions reaching a cell)
+            rank = np.arange(len(pc)) - starts[group]
+            best = ratio[starts]
+            lab_hit = np.where(best < 1.0, pr[starts, None].astype(np.int32), -1)
+            for j in range(1, int(rank.max()) + 1):
+                rows = np.flatnonzero(rank == j)
+                g = group[rows]
+                rj = ratio[rows]
+                better = rj < best[g]
+                best[g] = np.where(better, rj, best[g])
+                lab_hit[g] = np.where(better & (rj < 1.0), pr[rows, None].astype(np.int32), lab_hit[g])
+            label[pc[starts]] = lab_hit
+        t4 = _clock()
 
         # 5. refit each region with its inlier pixels --------------------------------------
-        inl = lab_hit[group] == pr[:, None]                        # (pairs, cs*cs)
-        cnt = inl.sum(axis=1)
-        tot = np.bincount(pr, weights=cnt, minlength=R)
-        full = (cnt == n[pc]) & (cnt > 0)
-        part = np.flatnonzero(~full & (cnt > 0))
-        SR = _region_sums(S[pc[full]], pr[full], R)
-        if len(part):
-            q = pc[part]
-            SR += _region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
+        tot = np.bincount(wr, weights=n[wc], minlength=R)
+        SR = _region_sums(S[wc], wr, R)
+        if len(pc):
+            inl = lab_hit[group] == pr[:, None]                    # (pairs, cs*cs)
+            cnt = inl.sum(axis=1)
+            tot += np.bincount(pr, weights=cnt, minlength=R)
+            full = (cnt == n[pc]) & (cnt > 0)
+            part = np.flatnonzero(~full & (cnt > 0))
+            SR += _region_sums(S[pc[full]], pr[full], R)
+            if len(part):
+                q = pc[part]
+                SR += _region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
         keep = np.flatnonzero(tot >= p.min_inliers_px)
         keep = keep[np.argsort(-tot[keep], kind="stable")]
         remap = np.full(R + 1, -1, np.int32)
@@ -341,7 +368,7 @@ class DepthPlaneExtractor:
             for j, k in enumerate(keep):
                 planes.append(DepthPlane(nrm[j], float(off[j]), int(tot[k]), mu[j],
                                          float(np.sqrt(max(lam[j, 0], 0.0))), _labels=labels_img, _index=j))
-        t5 = time.perf_counter()
+        t5 = _clock()
         timings = {"moments": 1e3 * (t1 - t0), "cell_fit": 1e3 * (t2 - t1), "regions": 1e3 * (t3 - t2),
                    "pixels": 1e3 * (t4 - t3), "refit": 1e3 * (t5 - t4), "total": 1e3 * (t5 - t0)}
         return DepthPlaneResult(tuple(planes), labels_img, timings)
@@ -420,35 +447,37 @@ def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
     """Join adjacent planar cells whose union is still a plane (PEAC-style MSE test).
 
     Returns [(cell indices, normal, offset)], largest first."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     Hc, Wc = grid
     Ncell = Hc * Wc
     cos_merge = np.cos(np.radians(p.merge_angle_deg))
     f2 = p.merge_rms_factor ** 2
     e2 = _noise2(S, p)
     idx = np.arange(Ncell).reshape(Hc, Wc)
-    pairs = np.concatenate([
-        np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], 1),
-        np.stack([idx[:-1, :].ravel(), idx[1:, :].ravel()], 1),
-    ])
-    pairs = pairs[planar[pairs[:, 0]] & planar[pairs[:, 1]]]
-    a, b = pairs[:, 0], pairs[:, 1]
+    # edges of the cell grid, laid out as pixels of a (2Hc-1, 2Wc-1) image: cell (i, j) at
+    # (2i, 2j), the edge to its right at (2i, 2j+1), the edge below at (2i+1, 2j)
+    ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    ey = np.concatenate([2 * (ea[: Hc * (Wc - 1)] // Wc), 2 * (ea[Hc * (Wc - 1):] // Wc) + 1])
+    ex = np.concatenate([2 * (ea[: Hc * (Wc - 1)] % Wc) + 1, 2 * (ea[Hc * (Wc - 1):] % Wc)])
+    sel = planar[ea] & planar[eb]
+    a, b, ey, ex = ea[sel], eb[sel], ey[sel], ex[sel]
     ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
-    a, b = a[ok], b[ok]
+    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
     Sab = S[a] + S[b]
     nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
     nm /= np.linalg.norm(nm, axis=1, keepdims=True)
     mu_ab = Sab[:, 1:4] / Sab[:, :1]
     mse = _mse_to_planes(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab))
     ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
-    a, b = a[ok], b[ok]
+    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
     alive = planar.copy()
     for _ in range(3):                                         # grow, prune outlier cells, regrow
         keep = alive[a] & alive[b]
-        g = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(Ncell, Ncell))
-        ncomp, comp = connected_components(g, directed=False)
+        img = np.zeros((2 * Hc - 1, 2 * Wc - 1), np.uint8)
+        img[0::2, 0::2] = alive.reshape(Hc, Wc)
+        img[ey[keep], ex[keep]] = 1
+        ncomp, lab = _connected_components(img)
+        comp = lab[0::2, 0::2].ravel()
         comp = np.where(alive, comp, ncomp)
         sizes = np.bincount(comp, minlength=ncomp + 1)[:ncomp]
         big = sizes >= p.min_plane_cells
@@ -479,6 +508,13 @@ def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
     nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
     order = np.argsort(-SR[:, 0], kind="stable")
     return [(np.flatnonzero(reg == r), nR[r], float(oR[r])) for r in order]
+
+
+def _connected_components(img):
+    """4-connected components of a uint8 0/1 image: (count incl. background 0, labels (H, W) int32)."""
+    import cv2
+
+    return cv2.connectedComponents(img, connectivity=4, ltype=cv2.CV_32S)
 
 
 def _region_sums(S, reg, R) -> np.ndarray:

@@ -41,6 +41,57 @@ def covariance_from_moments(S) -> tuple:
     return mu, C
 
 
+def eigh_smallest_3x3(C):
+    """Eigenvalues (ascending) and the smallest eigenvalue's eigenvector of symmetric 3x3 matrices.
+
+    Closed form (trigonometric roots of the characteristic cubic, eigenvector from the best
+    cross product of two rows of ``C - lambda_min I``); several times faster than
+    :func:`numpy.linalg.eigh` on batches of 3x3 matrices.
+
+    Parameters
+    ----------
+    C : (N, 3, 3) float64
+        Symmetric positive semi-definite matrices (covariances).
+
+    Returns
+    -------
+    w : (N, 3) float64
+        Eigenvalues, ascending.
+    v : (N, 3) float64
+        Unit eigenvector of ``w[:, 0]``.
+    """
+    C = np.asarray(C, np.float64)
+    a, b, c = C[:, 0, 0], C[:, 1, 1], C[:, 2, 2]
+    d, e, f = C[:, 0, 1], C[:, 0, 2], C[:, 1, 2]
+    q = (a + b + c) / 3.0
+    p1 = d * d + e * e + f * f
+    p2 = (a - q) ** 2 + (b - q) ** 2 + (c - q) ** 2 + 2.0 * p1
+    p = np.sqrt(p2 / 6.0)
+    ps = np.where(p > 0, p, 1.0)
+    A, B, Cc = (a - q) / ps, (b - q) / ps, (c - q) / ps
+    D, E, F = d / ps, e / ps, f / ps
+    r = 0.5 * (A * (B * Cc - F * F) - D * (D * Cc - F * E) + E * (D * F - B * E))
+    phi = np.arccos(np.clip(r, -1.0, 1.0)) / 3.0
+    l_max = q + 2.0 * p * np.cos(phi)
+    l_min = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    l_mid = 3.0 * q - l_max - l_min
+    w = np.stack([l_min, l_mid, l_max], 1)
+    # rows of M = C - l_min I: (a', d, e), (d, b', f), (e, f, c'); v is orthogonal to all three
+    a_, b_, c_ = a - l_min, b - l_min, c - l_min
+    cand = np.empty((len(C), 3, 3))
+    cand[:, 0] = np.stack([d * f - e * b_, e * d - a_ * f, a_ * b_ - d * d], 1)     # r0 x r1
+    cand[:, 1] = np.stack([d * c_ - e * f, e * e - a_ * c_, a_ * f - d * e], 1)     # r0 x r2
+    cand[:, 2] = np.stack([b_ * c_ - f * f, f * e - d * c_, d * f - b_ * e], 1)     # r1 x r2
+    norms = np.einsum("nkj,nkj->nk", cand, cand)
+    best = np.argmax(norms, axis=1)
+    idx = np.arange(len(C))
+    v = cand[idx, best]
+    nv = np.sqrt(norms[idx, best])
+    degenerate = nv < 1e-300
+    v = np.where(degenerate[:, None], np.array([0.0, 0.0, 1.0]), v / np.where(degenerate, 1.0, nv)[:, None])
+    return w, v
+
+
 def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
     """Planes ``n . p + d = 0`` of many point sets at once.
 
@@ -65,8 +116,11 @@ def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
         point-to-plane distance.
     """
     mu, C = covariance_from_moments(S)
-    w, V = np.linalg.eigh(C)
-    nrm = V[:, :, 0]
+    if len(C) >= 32:
+        w, nrm = eigh_smallest_3x3(C)
+    else:                                     # LAPACK has less overhead on a few matrices
+        w, V = np.linalg.eigh(C)
+        nrm = V[:, :, 0]
     if reference_normals is not None:
         ref = np.broadcast_to(np.asarray(reference_normals, np.float64), nrm.shape)
         flip = np.einsum("ij,ij->i", nrm, ref) < 0

@@ -336,8 +336,9 @@ class ImageTargetDatabase:
 
 
 def make_target(name: str, image, width_m, extractor, target_size_px: int = 480, min_features: int = 60,
-                min_coverage_cells: int = 6) -> ImageTarget:
-    """Resample one target image, extract its features and check its texture."""
+                min_coverage_cells: int = 6, extra_scales=(0.5,)) -> ImageTarget:
+    """Resample one target image, extract its features (also from copies at ``extra_scales``,
+    for far-away views) and check its texture (full-size features only)."""
     import cv2
 
     try:
@@ -369,4 +370,12 @@ def make_target(name: str, image, width_m, extractor, target_size_px: int = 480,
             f"needed; use a detailed, high-contrast image (photos and graphics with many corners work, "
             f"plain colours, gradients and sparse text do not)"
         )
+    # extra features from a half-size copy: the pyramid of a far-away view has few features at
+    # the coarse levels that the full-size target's features match, so add them explicitly
+    for scale in extra_scales:
+        small = cv2.resize(gray, (max(1, round(ww * scale)), max(1, round(hh * scale))), interpolation=cv2.INTER_AREA)
+        p2, d2 = detect_features(extractor, small, max_features=max(1, int(len(pts) * scale)))
+        if len(p2):
+            p2 = ((p2 + 0.5) / scale - 0.5).astype(np.float32)
+            pts, desc = np.concatenate([pts, p2]), np.concatenate([desc, d2])
     return ImageTarget(name, width_m, gray, pts, desc)

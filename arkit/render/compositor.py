@@ -1,7 +1,8 @@
 """Blend a :class:`RenderOutput` over a camera frame, with occlusion by real depth and masks.
 
 Only the bounding box of the drawn pixels is touched, so small overlays cost little; the maths
-is integer where it can be (``(bg * (255 - a) + fg * a + 127) // 255``).
+is OpenCV's saturating 8-bit arithmetic (``bg * (255 - a) / 255 + fg * a / 255``, each
+term rounded: at most one level from the exact blend).
 """
 
 from __future__ import annotations
@@ -67,13 +68,14 @@ def composite(background_rgb: np.ndarray, out: RenderOutput, *, real_depth_m: np
         if m.dtype == np.bool_:
             hidden = m if hidden is None else (hidden | m)
         else:
-            keep = np.clip(255.0 - np.asarray(m, np.float32) * 255.0, 0.0, 255.0)
-            a = ((a.astype(np.float32) * keep + 127.0) / 255.0).astype(np.uint8)
+            keep = 1.0 - np.clip(np.asarray(m, np.float32), 0.0, 1.0)
+            a = cv2.multiply(a, keep, dtype=cv2.CV_8U)  # rounds and saturates
     if hidden is not None:
         a = np.where(hidden, np.uint8(0), a)
-    a16 = a.astype(np.uint16)[:, :, None]
-    fg = rgba[sl][:, :, :3].astype(np.uint16)
-    region = result[sl].astype(np.uint16)
-    blended = (fg * a16 + region * (255 - a16) + 127) // 255
-    result[sl] = blended.astype(np.uint8)
+    a3 = cv2.merge([a, a, a])
+    fg = cv2.cvtColor(rgba[sl], cv2.COLOR_RGBA2RGB)
+    region = result[sl]
+    # bg * (255 - a) / 255 + fg * a / 255, each term rounded (error <= 1 level), saturating
+    result[sl] = cv2.add(cv2.multiply(fg, a3, scale=1.0 / 255.0),
+                         cv2.multiply(region, cv2.bitwise_not(a3), scale=1.0 / 255.0))
     return result

@@ -13,6 +13,7 @@ import weakref
 
 import numpy as np
 
+from arkit.core.camera import Intrinsics
 from arkit.core.errors import RendererError
 from arkit.render.base import Renderer, screen_rect
 from arkit.render.projection import (
@@ -157,8 +158,7 @@ class GLRenderer(Renderer):
             h, w = tex.shape[:2]
             g.texture = ctx.texture((w, h), 4, tex.tobytes(), alignment=1)
             g.texture.build_mipmaps()
-            g.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
-            g.texture.anisotropy = 4.0
+            g.texture.filter = (self._mgl.LINEAR_MIPMAP_NEAREST, self._mgl.LINEAR)
             # wrap only textures that tile: an image on a quad must not bleed across its edges
             tiles = bool(np.any(mesh.uv < -1e-4) or np.any(mesh.uv > 1.0 + 1e-4))
             g.texture.repeat_x = g.texture.repeat_y = tiles
@@ -182,10 +182,12 @@ class GLRenderer(Renderer):
                                        ctx.depth_renderbuffer((w, h), samples=self.samples))
             else:
                 msaa = None
-            if len(self._fbos) >= 3:  # keep the output size, drop old distortion canvases
-                for key in [k for k in self._fbos if k != (self.width, self.height)]:
-                    self._release_fbos(self._fbos.pop(key))
-            fb = self._fbos[(w, h)] = (msaa, resolve)
+            if len(self._fbos) >= 8:  # drop the least recently used
+                self._release_fbos(self._fbos.pop(next(iter(self._fbos))))
+            fb = (msaa, resolve)
+        else:
+            del self._fbos[(w, h)]
+        self._fbos[(w, h)] = fb
         return fb
 
     @staticmethod
@@ -207,17 +209,21 @@ class GLRenderer(Renderer):
         rect = screen_rect(items, intrinsics, T_world_camera, near)
         if rect is None:
             return rgba, depth
-        x0, y0, x1, y1 = rect  # image rows, inclusive; GL counts rows from the bottom
-        gl_rect = (x0, h - 1 - y1, x1 - x0 + 1, y1 - y0 + 1)
+        # draw into a framebuffer just big enough for the items' screen rectangle (sizes rounded
+        # up to 64 px so a few cached framebuffers serve every frame): clearing, resolving and
+        # reading back then cost in proportion to the overlay, not to the frame
+        x0, y0, x1, y1 = rect
+        fw, fh = min(-(-(x1 - x0 + 1) // 64) * 64, w), min(-(-(y1 - y0 + 1) // 64) * 64, h)
+        x0, y0 = min(x0, w - fw), min(y0, h - fh)
+        sub = Intrinsics(fw, fh, intrinsics.fx, intrinsics.fy, intrinsics.cx - x0, intrinsics.cy - y0)
         try:
             self._release_dead()
-            msaa, resolve = self._framebuffers(w, h)
+            msaa, resolve = self._framebuffers(fw, fh)
             target = msaa if msaa is not None else resolve
             ctx, mgl, prog = self.ctx, self._mgl, self.prog
             target.use()
-            ctx.scissor = gl_rect  # clear, draw, resolve and read only where something can be
             target.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-            P = projection_matrix_gl(intrinsics, near, far)
+            P = projection_matrix_gl(sub, near, far)
             ctx.enable(mgl.DEPTH_TEST | mgl.BLEND)
             ctx.blend_func = (mgl.SRC_ALPHA, mgl.ONE_MINUS_SRC_ALPHA, mgl.ONE, mgl.ONE_MINUS_SRC_ALPHA)
             ctx.front_face = "ccw"
@@ -256,18 +262,15 @@ class GLRenderer(Renderer):
                     g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
             ctx.disable(mgl.CULL_FACE)
             if msaa is not None:
-                ctx.copy_framebuffer(resolve, msaa)  # honours the scissor rectangle
-            ctx.scissor = None
-            rw, rh = gl_rect[2], gl_rect[3]
-            color = np.frombuffer(resolve.read(viewport=gl_rect, components=4, alignment=1), np.uint8)
-            dwin = np.frombuffer(resolve.read(viewport=gl_rect, components=1, attachment=-1, dtype="f4",
-                                              alignment=1), np.float32)
+                ctx.copy_framebuffer(resolve, msaa)
+            color = np.frombuffer(resolve.read(components=4, alignment=1), np.uint8)
+            dwin = np.frombuffer(resolve.read(components=1, attachment=-1, dtype="f4", alignment=1), np.float32)
         except RendererError:
             raise
         except Exception as e:
             raise RendererError(f"OpenGL rendering failed: {e}") from e
-        rgba[y0:y1 + 1, x0:x1 + 1] = _unpremultiply(color.reshape(rh, rw, 4)[::-1])
-        depth[y0:y1 + 1, x0:x1 + 1] = gl_depth_to_metric(dwin.reshape(rh, rw)[::-1], near, far)
+        rgba[y0:y0 + fh, x0:x0 + fw] = _unpremultiply(color.reshape(fh, fw, 4)[::-1])
+        depth[y0:y0 + fh, x0:x0 + fw] = gl_depth_to_metric(dwin.reshape(fh, fw)[::-1], near, far)
         return rgba, depth
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 from pathlib import Path
 
+from arkit.core.errors import InputFileError
 from arkit.synthetic.tum_layout import DONE_FILE
 
 log = logging.getLogger(__name__)
@@ -63,5 +64,10 @@ def ensure_builtin_sequence(name: str = "marker_room", num_frames: int = 300, wi
         log.debug("reusing cached sequence %s", folder)
         return folder
     log.info("generating the %s sequence (%d frames, %dx%d) into %s", name, num_frames, width, height, folder)
-    return generate_sequence(name, folder, num_frames=num_frames, width=width, height=height, seed=seed,
-                             backend=backend, overwrite=folder.exists(), progress=progress)
+    try:
+        return generate_sequence(name, folder, num_frames=num_frames, width=width, height=height, seed=seed,
+                                 backend=backend, overwrite=folder.exists(), progress=progress)
+    except InputFileError:
+        if is_complete(folder):  # another process finished the same sequence first
+            return folder
+        raise

@@ -239,6 +239,8 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
         tum.write_json(tmp / "scene.json", scene)
         (tmp / tum.DONE_FILE).write_text(f"{num_frames} frames\n")
         if out_dir.exists():
+            if not overwrite:  # created by someone else while we were rendering
+                raise InputFileError(f"{out_dir} appeared while the sequence was being generated; not replacing it")
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
     except BaseException:

@@ -47,7 +47,7 @@ def read_recipe_dict(path) -> dict:
     except OSError as e:
         raise SceneFileError(str(p), f"cannot read the recipe: {e.strerror or e}") from None
     try:
-        d = yaml.safe_load(text)
+        d = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -106,20 +106,52 @@ def _base_dir(spec: SceneSpec):
     return str(Path(spec.source).parent) if spec.source and Path(spec.source).exists() else None
 
 
+def group_mesh(spec: SceneSpec, faces: list):
+    """One mesh in world coordinates for surfaces sharing a group (the faces of a box).
+
+    The faces share one texture generated for the largest face; each face maps a top-left
+    sub-rectangle of it, so texel density is the same on every face."""
+    from arkit.core.pose import transform_points
+    from arkit.render.types import MeshData
+
+    W = max(f.size_xz[0] for f in faces)
+    H = max(f.size_xz[1] for f in faces)
+    tex = _cached_texture(_freeze(faces[0].material), W, H, derived_seed(spec.seed, faces[0].group),
+                          float(spec.px_per_m), _base_dir(spec))
+    verts, normals, uvs, tris = [], [], [], []
+    for k, f in enumerate(faces):
+        a, b = f.size_xz[0] / 2, f.size_xz[1] / 2
+        local = np.array([[-a, 0, -b], [a, 0, -b], [a, 0, b], [-a, 0, b]])
+        verts.append(transform_points(f.T_world_local, local))
+        normals.append(np.tile(f.normal, (4, 1)))
+        u1, v0 = f.size_xz[0] / W, 1.0 - f.size_xz[1] / H
+        uvs.append([[0, 1], [u1, 1], [u1, v0], [0, v0]])
+        tris.append(np.array([[0, 3, 2], [0, 2, 1]]) + 4 * k)
+    return MeshData(np.concatenate(verts), np.concatenate(tris), np.concatenate(normals),
+                    np.ones(4, np.float32), uv=np.concatenate(uvs), texture=tex, unlit=faces[0].unlit)
+
+
 def build_draw_items(spec: SceneSpec) -> list:
-    """One :class:`~arkit.render.types.DrawItem` per scene surface (static for the whole sequence).
+    """Draw items for every scene surface (static for the whole sequence).
 
     Returns
     -------
     list of DrawItem
-        In the order of :meth:`SceneSpec.surfaces` (markers and boards after the room they lie on).
+        One per ungrouped surface (in :meth:`SceneSpec.surfaces` order) and one per group of
+        surfaces (box faces), placed in world coordinates.
     """
     from arkit.render.types import DrawItem
 
     markers = {f"marker:{m.marker_id}": m for m in spec.markers}
     boards = {f"board:{b.name}": b for b in spec.boards}
-    items = []
+    items, groups = [], {}
     for s in spec.surfaces():
+        if s.group is not None:
+            if s.group not in groups:
+                groups[s.group] = []
+                items.append(s.group)  # placeholder keeps the order
+            groups[s.group].append(s)
+            continue
         if s.name in markers:
             tex = marker_surface_texture(markers[s.name])
         elif s.name in boards:
@@ -127,7 +159,7 @@ def build_draw_items(spec: SceneSpec) -> list:
         else:
             tex = surface_texture(spec, s)
         items.append(DrawItem(quad_mesh(s.size_xz[0], s.size_xz[1], tex, unlit=s.unlit), s.T_world_local))
-    return items
+    return [DrawItem(group_mesh(spec, groups[it]), np.eye(4)) if isinstance(it, str) else it for it in items]
 
 
 def image_target_textures(spec: SceneSpec) -> dict:

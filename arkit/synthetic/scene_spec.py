@@ -77,6 +77,8 @@ class Surface:
         Render without shading (markers stay crisp).
     texture : (H, W, 3) uint8, optional
         A ready texture (markers, boards); overrides ``material``.
+    group : str, optional
+        Surfaces of one group (the faces of a box) are drawn as one mesh sharing one texture.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Surface:
     material: dict = field(default_factory=dict)
     unlit: bool = False
     texture: Optional[np.ndarray] = None
+    group: Optional[str] = None
 
     def __post_init__(self):
         self.T_world_local = as_transform(self.T_world_local, f"surface {self.name} pose")
@@ -245,15 +248,16 @@ class BoxSpec:
     def surfaces(self) -> list:
         sx, sy, sz = self.size
         if self.kind != "table":
-            return _box_faces(self.name, "box", self.T_world_box, (sx, sy, sz), self.material, bottom=False)
+            return _box_faces(self.name, "box", self.T_world_box, (sx, sy, sz), self.material, bottom=False,
+                              group=self.name)
         t, lw = self.top_thickness_m, self.leg_width_m
         out = _box_faces(f"{self.name}/top", "table", self.T_world_box @ from_rt(t=[0, sy - t, 0]),
-                         (sx, t, sz), self.material, bottom=True)
+                         (sx, t, sz), self.material, bottom=True, group=f"{self.name}/top")
         leg_mat = dict(self.material)
         for i, (fx, fz) in enumerate([(-1, -1), (1, -1), (1, 1), (-1, 1)]):
             pos = [fx * (sx / 2 - lw), 0.0, fz * (sz / 2 - lw)]
             out += _box_faces(f"{self.name}/leg{i}", "table_leg", self.T_world_box @ from_rt(t=pos),
-                              (lw, sy - t, lw), leg_mat, bottom=False, top=False)
+                              (lw, sy - t, lw), leg_mat, bottom=False, top=False, group=f"{self.name}/legs")
         return out
 
     def to_dict(self) -> dict:
@@ -261,7 +265,7 @@ class BoxSpec:
                 "size": list(self.size)}
 
 
-def _box_faces(name, kind, T_world_box, size, material, bottom=False, top=True) -> list:
+def _box_faces(name, kind, T_world_box, size, material, bottom=False, top=True, group=None) -> list:
     sx, sy, sz = size
     faces = []
     if top:
@@ -270,7 +274,7 @@ def _box_faces(name, kind, T_world_box, size, material, bottom=False, top=True) 
         faces.append(("bottom", [0, 0, 0], [0, -1, 0], (sx, sz)))
     faces += [("px", [sx / 2, sy / 2, 0], [1, 0, 0], (sz, sy)), ("nx", [-sx / 2, sy / 2, 0], [-1, 0, 0], (sz, sy)),
               ("pz", [0, sy / 2, sz / 2], [0, 0, 1], (sx, sy)), ("nz", [0, sy / 2, -sz / 2], [0, 0, -1], (sx, sy))]
-    return [Surface(f"{name}/{tag}", kind, T_world_box @ surface_pose(p, n), s, dict(material))
+    return [Surface(f"{name}/{tag}", kind, T_world_box @ surface_pose(p, n), s, dict(material), group=group)
             for tag, p, n, s in faces]
 
 

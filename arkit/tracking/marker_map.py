@@ -110,6 +110,7 @@ class MarkerMap:
                 int(p.marker_id), float(p.size_m), as_transform(p.T_world_marker, f"marker {p.marker_id} pose"))
         self.dictionary = canonical_dictionary_name(dictionary) if dictionary else None
         self.charuco = charuco
+        self._corners = {i: p.corners_world() for i, p in self._placements.items()}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -206,12 +207,16 @@ class MarkerMap:
         """Add (or replace) one marker; used by the tracker to grow a map on the fly."""
         self._placements[int(marker_id)] = MarkerPlacement(int(marker_id), float(size_m),
                                                            as_transform(T_world_marker, f"marker {marker_id} pose"))
+        self._corners[int(marker_id)] = self._placements[int(marker_id)].corners_world()
 
     def object_points(self, ids) -> np.ndarray:
         """(4N, 3) float64 world corners of the markers ``ids`` (OpenCV corner order per marker)."""
         if len(ids) == 0:
             return np.zeros((0, 3))
-        return np.concatenate([self.placement(i).corners_world() for i in ids], axis=0)
+        for i in ids:
+            if int(i) not in self._corners:
+                self.placement(i)  # raises with the list of known ids
+        return np.concatenate([self._corners[int(i)] for i in ids], axis=0)
 
     def charuco_corners_world(self) -> np.ndarray:
         """(M, 3) float64 chessboard inner corners of a ChArUco map in world coordinates."""
@@ -257,58 +262,51 @@ class MarkerMap:
         dets = {d.marker_id: d for d in detections if d.marker_id in self._placements and counts[d.marker_id] == 1}
         if not dets:
             return None
-        ids = sorted(dets)
-        obj = {i: self.placement(i).corners_world() for i in ids}
-        img = {i: dets[i].corners_px for i in ids}
+        ids = np.array(sorted(dets))
+        P_all = self.object_points(ids.tolist()).reshape(-1, 4, 3)  # (N, 4, 3) world corners
+        Q_all = np.stack([dets[i].corners_px for i in ids.tolist()])  # (N, 4, 2) image corners
 
-        P_all = np.concatenate([obj[i] for i in ids])
-        Q_all = np.concatenate([img[i] for i in ids])
-
-        def per_marker(T_camera_world):  # RMS corner error of every marker, one projection
-            uv = intrinsics.project(P_all @ T_camera_world[:3, :3].T + T_camera_world[:3, 3])
-            e = np.sqrt(np.mean(np.sum((uv - Q_all) ** 2, axis=1).reshape(-1, 4), axis=1))
-            e = np.where(np.isfinite(e), e, np.inf)
-            return dict(zip(ids, e.tolist()))
+        def per_marker(T_camera_world):  # (N,) RMS corner error of every marker, one projection
+            uv = intrinsics.project(P_all.reshape(-1, 3) @ T_camera_world[:3, :3].T + T_camera_world[:3, 3])
+            e = np.sqrt(np.mean(np.sum((uv - Q_all.reshape(-1, 2)) ** 2, axis=1).reshape(-1, 4), axis=1))
+            return np.where(np.isfinite(e), e, np.inf)
 
         best, best_score, ambiguity = None, float("inf"), 0.0
         # seeds: the largest markers in the image (their single poses are the most reliable)
-        perimeter = {i: float(np.sum(np.linalg.norm(img[i] - np.roll(img[i], -1, axis=0), axis=1))) for i in ids}
-        for i in sorted(ids, key=lambda i: -perimeter[i])[:max_seeds]:
-            pl = self.placement(i)
-            cands = estimate_marker_pose_candidates(img[i], pl.size_m, intrinsics, refine=len(ids) == 1)
+        perimeter = np.linalg.norm(Q_all - np.roll(Q_all, -1, axis=1), axis=2).sum(axis=1)
+        for k in np.argsort(-perimeter, kind="stable")[:max_seeds]:
+            pl = self.placement(int(ids[k]))
+            cands = estimate_marker_pose_candidates(Q_all[k], pl.size_m, intrinsics, refine=len(ids) == 1)
             for T_camera_marker, _ in cands:
                 T_camera_world = T_camera_marker @ invert(pl.T_world_marker)
-                errs = per_marker(T_camera_world)
-                score = float(np.median(list(errs.values())))
+                score = float(np.median(per_marker(T_camera_world)))
                 if score < best_score:
                     best, best_score = T_camera_world, score
                     ambiguity = pose_ambiguity(cands)
         if best is None:
             return None
         T_camera_world = best
-        inliers = ids
+        inl = np.ones(len(ids), bool)
         for _ in range(2):
             errs = per_marker(T_camera_world)
-            med = float(np.median(list(errs.values())))
-            thr = max(outlier_px, 3.0 * med)
-            inliers = [i for i in ids if errs[i] <= thr] or [min(ids, key=lambda i: errs[i])]
-            if len(inliers) >= 2 and refine:
-                T_camera_world = self._solve_joint(T_camera_world, inliers, obj, img, intrinsics)
+            inl = errs <= max(outlier_px, 3.0 * float(np.median(errs)))
+            if not inl.any():
+                inl = errs == errs.min()
+            if inl.sum() >= 2 and refine:
+                T_camera_world = self._solve_joint(T_camera_world, P_all[inl].reshape(-1, 3),
+                                                   Q_all[inl].reshape(-1, 2), intrinsics)
         errs = per_marker(T_camera_world)
-        inliers = [i for i in inliers if errs[i] <= max(outlier_px, 3.0 * float(np.median([errs[i] for i in inliers])))]
-        if not inliers:
+        inl &= errs <= max(outlier_px, 3.0 * float(np.median(errs[inl])))
+        if not inl.any():
             return None
-        P = np.concatenate([obj[i] for i in inliers])
-        Q = np.concatenate([img[i] for i in inliers])
-        rms = reprojection_rms_px(T_camera_world, P, Q, intrinsics)
-        return JointPose(invert(T_camera_world), tuple(inliers), rms,
-                         tuple(i for i in ids if i not in inliers),
-                         ambiguity if len(inliers) == 1 else 0.0, {i: errs[i] for i in ids})
+        rms = float(np.sqrt(np.mean(errs[inl] ** 2)))  # RMS over all inlier corners
+        used = tuple(int(i) for i in ids[inl])
+        return JointPose(invert(T_camera_world), used, rms, tuple(int(i) for i in ids[~inl]),
+                         ambiguity if len(used) == 1 else 0.0, dict(zip(ids.tolist(), errs.tolist())))
 
     @staticmethod
-    def _solve_joint(T_camera_world, inliers, obj, img, intrinsics) -> np.ndarray:
-        P = np.concatenate([obj[i] for i in inliers])
-        Q = np.concatenate([img[i] for i in inliers])
+    def _solve_joint(T_camera_world, P, Q, intrinsics) -> np.ndarray:
+        """Iterative PnP from ``T_camera_world`` on (M, 3) world / (M, 2) image points, then LM."""
         K, dist = intrinsics.K, intrinsics.dist_coeffs
         rvec, tvec = matrix_to_rt(T_camera_world)
         before = reprojection_rms_px(T_camera_world, P, Q, intrinsics)

@@ -15,17 +15,20 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from arkit.core.errors import ArkitError
+from arkit.core.pose import invert
 from arkit.core.frame import Frame
 from arkit.core.trackables import (
     CameraState, MarkerTrackable, TrackableChanges, TrackableState, TrackingState,
 )
 from arkit.tracking.base import Tracker, TrackerOutput
-from arkit.tracking.marker_map import MarkerMap
+from arkit.tracking.marker_map import JointPose, MarkerMap
 from arkit.tracking.markers import (
-    MarkerDetector, estimate_marker_pose_candidates, marker_size_for, pose_ambiguity,
+    MarkerDetector, estimate_marker_pose_candidates, marker_size_for, matrix_to_rt, pose_ambiguity,
+    reprojection_rms_px, rt_to_matrix,
 )
 from arkit.tracking.smoothing import PoseOneEuroFilter
 
@@ -135,6 +138,8 @@ class MarkerTracker(Tracker):
             self._seed_world(dets, singles)
 
         joint = self._map.estimate_camera_pose_detailed(dets, intr, outlier_px=self.outlier_px) if dets else None
+        if joint is not None and self._map.charuco is not None:
+            joint = refine_with_charuco(self._map, frame.image_rgb, dets, intr, joint, self.outlier_px)
         if joint is None:
             if self._filter is not None:
                 self._filter.reset()
@@ -208,3 +213,39 @@ class MarkerTracker(Tracker):
         ordered = tuple(snapshots[k] for k in sorted(snapshots, key=lambda k: snapshots[k].marker_id))
         return TrackerOutput(camera=camera, trackables=ordered,
                              changes=TrackableChanges(added=tuple(added), updated=tuple(updated)))
+
+
+def refine_with_charuco(marker_map: MarkerMap, image_rgb, detections, intrinsics, joint: JointPose,
+                        max_rms_px: float = 3.0, min_corners: int = 6) -> JointPose:
+    """Refine a ChArUco board pose on its chessboard corners (``cv2.aruco.CharucoDetector``).
+
+    The saddle-point corners are more precise than marker corners. Returns ``joint`` unchanged
+    when fewer than ``min_corners`` corners are found or the refined pose fits worse than
+    ``max_rms_px``; otherwise a :class:`JointPose` whose ``rms_px`` is the chessboard-corner RMS.
+    """
+    try:
+        params = cv2.aruco.CharucoParameters()
+        params.cameraMatrix, params.distCoeffs = intrinsics.K, intrinsics.dist_coeffs
+        detector = cv2.aruco.CharucoDetector(marker_map.charuco, params)
+        gray = cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2GRAY)
+        corners = [d.corners_px.reshape(1, 4, 2).astype(np.float32) for d in detections]
+        ids = np.array([[d.marker_id] for d in detections], np.int32)
+        ch_corners, ch_ids, _, _ = detector.detectBoard(gray, markerCorners=corners, markerIds=ids)
+        if ch_ids is None or len(ch_ids) < min_corners:
+            return joint
+        Q = np.asarray(ch_corners, np.float64).reshape(-1, 2)
+        P = marker_map.charuco_corners_world()[np.asarray(ch_ids).ravel()]
+        rvec, tvec = matrix_to_rt(invert(joint.T_world_camera))
+        ok, rvec, tvec = cv2.solvePnP(P, Q, intrinsics.K, intrinsics.dist_coeffs, rvec, tvec,
+                                      useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+        if not ok:
+            return joint
+        rvec, tvec = cv2.solvePnPRefineLM(P, Q, intrinsics.K, intrinsics.dist_coeffs, rvec, tvec)
+    except cv2.error as e:
+        log.debug("ChArUco refinement failed: %s", e)
+        return joint
+    T_camera_world = rt_to_matrix(rvec, tvec)
+    rms = reprojection_rms_px(T_camera_world, P, Q, intrinsics)
+    if not rms <= max_rms_px:
+        return joint
+    return JointPose(invert(T_camera_world), joint.used_ids, rms, joint.rejected_ids, 0.0, joint.per_marker_rms_px)

@@ -88,7 +88,7 @@ class PoseOneEuroFilter:
         Step used when timestamps do not increase.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.5, beta_rotation: Optional[float] = None,
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 5.0, beta_rotation: Optional[float] = None,
                  d_cutoff: float = 1.0, max_gap_s: float = 0.5, default_dt_s: float = 1.0 / 30.0):
         self._trans = OneEuroFilter(min_cutoff, beta, d_cutoff)
         self.beta_rotation = float(beta if beta_rotation is None else beta_rotation)

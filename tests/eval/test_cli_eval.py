@@ -46,3 +46,12 @@ def test_eval_trajectory_bad_input_returns_error(tmp_path, capsys):
     # stamps that never match: a clear error, not a traceback
     assert main(["eval", "trajectory", str(est), str(gt), "--offset", "100"]) == 2
     assert "no matching timestamps" in capsys.readouterr().err
+
+
+def test_eval_trajectory_rejects_fractional_frame_delta(tmp_path, capsys):
+    est, gt = make_pair(tmp_path)
+    assert main(["eval", "trajectory", str(est), str(gt), "--rpe-delta", "1.5"]) == 2
+    assert "integer" in capsys.readouterr().err
+    # a delta in metres may be fractional (and an explicit --gt-format is honoured)
+    assert main(["eval", "trajectory", str(est), str(gt), "--gt-format", "euroc", "--rpe-delta", "0.5",
+                 "--rpe-unit", "m", "--align", "sim3"]) == 0

@@ -27,6 +27,8 @@ def test_natural_order_rgb_and_timestamps(tmp_path, pattern):
     assert np.array_equal(frames[2].image_rgb, pattern(2))  # PNG is lossless; RGB order kept
     assert [f.timestamp_s for f in frames] == [0.0, 0.2, 0.4, 0.6]
     assert src.num_frames == 4 and src.fps == 5
+    capped = ImageFolderSource(tmp_path / "f", intrinsics=K, max_frames=3)
+    assert capped.num_frames == 3 and len(list(capped)) == 3
 
 
 def test_glob_and_unreadable_images_skipped(tmp_path, pattern):

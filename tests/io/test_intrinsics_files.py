@@ -160,3 +160,10 @@ def test_real_opencv_calibration_files(shared_data):
     assert o3d == Intrinsics(640, 480, 525, 525, 319.5, 239.5)
     with pytest.raises(IntrinsicsError, match="no camera intrinsics"):
         load_intrinsics(shared_data("aruco_opencv_contrib_photos", "calib", "detector_params.yml"))
+
+
+def test_opencv_xml_round_trip_and_fisheye(tmp_path):
+    fish = Intrinsics(640, 480, 300.0, 300.0, 320.0, 240.0, (0.01, -0.002, 0.0003, 0.0), "fisheye")
+    p = save_intrinsics(fish, tmp_path / "calib.xml", opencv=True)
+    assert p.read_text().lstrip().startswith("<?xml")
+    assert load_intrinsics(p) == fish

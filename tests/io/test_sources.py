@@ -53,6 +53,10 @@ def test_errors_list_what_is_supported(tmp_path):
     fake.write_text("not a video")
     with pytest.raises(SourceError, match="fake.mp4"):
         open_source(fake)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    with pytest.raises(SourceError, match="folder without images.*webcam index"):
+        open_source(tmp_path / "docs")
     with pytest.raises(SourceError):
         open_source(3.5)
     with pytest.raises(SourceError):

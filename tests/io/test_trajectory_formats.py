@@ -120,6 +120,7 @@ def test_kitti_layout_is_row_major(tmp_path):
         ("tum", "# c\n1 2 3 4 0 0 0 1\n1 2 3 4 0 0 1\n", 3, "8 values"),
         ("tum", "1 2 3 4 0 0 0 1\n1 2 x 4 0 0 0 1\n", 2, "not a number"),
         ("tum", "1 2 3 4 0 0 0 0\n", 1, "zero norm"),
+        ("tum", "1 2 3 4 0 0 0 1\n2 nan 3 4 0 0 0 1\n", 2, "NaN"),
         ("kitti", "1 0 0 0 0 1 0 0 0 0 1 0\n\n1 0 0 0 0 1 0 0 0 0 1\n", 3, "12 values"),
         ("euroc", "#timestamp [ns],x\n100,1,2,3,1,0,0,0\n200,1,2,3,1,0\n", 3, "at least 8"),
         ("euroc", "#timestamp [ns],x\nabc,1,2,3,1,0,0,0\n", 2, "nanoseconds"),

@@ -85,6 +85,16 @@ def test_missing_image_skipped_with_warning(tmp_path, pattern):
     assert [f.index for f in frames] == [0, 1, 2, 3]
 
 
+def test_colour_frames_without_depth_are_dropped(tmp_path, pattern):
+    folder = make_tum(tmp_path / "seq", pattern, intrinsics=Intrinsics(64, 48, 50, 50, 32, 24))
+    lines = (folder / "depth.txt").read_text().splitlines()
+    (folder / "depth.txt").write_text("\n".join(l for k, l in enumerate(lines) if k != 2) + "\n")  # depth of frame 1
+    frames = list(TumRgbdSource(folder))
+    assert len(frames) == 5
+    assert frames[1].timestamp_s == pytest.approx(T0 + 2 / 30 + 0.0013, abs=1e-6)
+    assert len(list(TumRgbdSource(folder, load_depth=False))) == 6
+
+
 def test_depth_scale_and_colour_only(tmp_path, pattern):
     folder = make_tum(tmp_path / "seq", pattern, depth_scale=1000.0, intrinsics=Intrinsics(64, 48, 50, 50, 32, 24))
     f0 = next(iter(TumRgbdSource(folder, depth_scale=1000.0)))

@@ -88,3 +88,13 @@ def test_mjpeg_avi(tmp_path, pattern):
             w.write(pattern(i))
     codec, frames, _ = decode_all(path)
     assert codec == "mjpeg" and len(frames) == 5
+
+
+def test_fractional_fps_and_mkv(tmp_path, pattern):
+    path = tmp_path / "ntsc.mkv"
+    with VideoWriter(path, fps=30000 / 1001) as w:
+        for i in range(6):
+            w.write(pattern(i))
+    codec, frames, rate = decode_all(path)
+    assert codec == "h264" and len(frames) == 6
+    assert rate == pytest.approx(29.97, abs=0.01)

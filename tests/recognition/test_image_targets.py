@@ -118,3 +118,12 @@ def test_box_found_in_real_scene(shared_data):
     # the box sits in the left-centre of the scene (approximate location checked by eye)
     centre = d.corners_px.mean(axis=0)
     assert 120 < centre[0] < 260 and 160 < centre[1] < 300
+
+
+def test_detection_is_deterministic(scene):
+    rng, target, db = scene
+    frame, _ = render_target(target, 0.2, _random_pose(rng), K.K, random_texture(rng, 640, 480, 200))
+    a, b = db.detect(frame, K), db.detect(frame, K)
+    assert len(a) == len(b) == 1
+    np.testing.assert_array_equal(a[0].H_frame_target, b[0].H_frame_target)
+    np.testing.assert_array_equal(a[0].T_camera_target, b[0].T_camera_target)

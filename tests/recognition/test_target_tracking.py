@@ -82,3 +82,21 @@ def test_wrong_frame_size_raises(setup):
     _, _, db = setup
     with pytest.raises(IntrinsicsError):
         ImageTargetTracker(db).process(np.zeros((240, 320, 3), np.uint8), K)
+
+
+def test_two_targets_tracked_at_once():
+    rng = np.random.default_rng(33)
+    a, b = random_texture(rng, 480, 360), random_texture(rng, 480, 360)
+    db = ImageTargetDatabase.build([("a", a, 0.12), ("b", b, 0.12)])
+    tracker = ImageTargetTracker(db)
+    bg = random_texture(rng, 640, 480, 200)
+    for i in range(6):
+        Ta = look_at_target(0.5, 20, 10 * i, offset_m=(-0.08 + 0.002 * i, 0.0))
+        Tb = look_at_target(0.5, 25, 90 + 10 * i, offset_m=(0.08, 0.01 - 0.002 * i))
+        frame, _ = render_target(a, 0.12, Ta, K.K, bg)
+        frame, _ = render_target(b, 0.12, Tb, K.K, frame)
+        out = tracker.process(frame, K)
+        assert [t.id for t in out.trackables] == ["image:a", "image:b"]
+        assert all(t.state == TrackableState.TRACKING for t in out.trackables)
+        for t, T in zip(out.trackables, (Ta, Tb)):
+            assert np.linalg.norm(t.T_world_local[:3, 3] - T[:3, 3]) < 0.005

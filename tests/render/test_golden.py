@@ -28,9 +28,9 @@ TOLERANCE = 2.0
 
 
 def _scene(look_at):
-    checker = (np.indices((8, 8)).sum(axis=0) % 2 * 200 + 40).astype(np.uint8)
+    checker = ((np.indices((64, 64)) // 8).sum(axis=0) % 2 * 200 + 40).astype(np.uint8)
     checker = np.dstack([checker, checker // 2, 255 - checker])
-    checker[:2, :2] = (255, 255, 0)
+    checker[:16, :16] = (255, 255, 0)  # marks the texture's top-left corner
     items = [
         DrawItem(quad_mesh(0.5, 0.5, texture=checker), np.eye(4)),
         DrawItem(box_mesh((0.1, 0.1, 0.1), [(1, 0, 0), (0, 1, 1), (0, 1, 0), (1, 0, 1), (0, 0, 1), (1, 1, 0)]),

@@ -164,3 +164,21 @@ class KittiOdometrySource(FrameSource):
             except InputFileError as e:
                 self.skipped_frames += 1
                 log.warning("skipping frame %d: %s", i, e)
+
+
+def _probe(uri) -> bool:
+    try:
+        return is_kitti_folder(uri)
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def _register() -> None:
+    try:
+        from arkit.io.sources import register_reader
+    except ImportError:  # pragma: no cover - the registry is optional
+        return
+    register_reader(_probe, KittiOdometrySource, name="KITTI odometry folder (calib.txt + image_0/)")
+
+
+_register()

@@ -157,3 +157,21 @@ class SevenScenesSource(FrameSource):
             except InputFileError as e:
                 self.skipped_frames += 1
                 log.warning("skipping frame %d: %s", i, e)
+
+
+def _probe(uri) -> bool:
+    try:
+        return is_sevenscenes_folder(uri)
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def _register() -> None:
+    try:
+        from arkit.io.sources import register_reader
+    except ImportError:  # pragma: no cover - the registry is optional
+        return
+    register_reader(_probe, SevenScenesSource, name="7-Scenes RGB-D folder (frame-N.color.jpg/.depth.png/.pose.txt)")
+
+
+_register()

@@ -1,0 +1,166 @@
+"""Marker tracking speed and accuracy on synthetic 640x480 frames with exact ground truth.
+
+Run: ``.venv/bin/python benchmarks/markers.py [--views 120] [--repeats 20]``
+
+Prints
+- ms per frame for detection + pose (1 marker; a 5x7 GridBoard), arkit vs plain OpenCV
+  (``ArucoDetector.detectMarkers`` + ``solvePnP(IPPE_SQUARE)`` per marker) in the same process;
+- single-marker accuracy per distance bin (median / 95th percentile): translation of the marker
+  in the camera, camera position in the marker's world, rotation; for each corner refinement;
+- joint board pose accuracy.
+Frames are rendered by :func:`arkit.tracking.marker_map.render_markers` (exact homography,
+4x supersampling, Gaussian noise sigma 1 grey level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+
+from arkit.core.camera import Intrinsics
+from arkit.core.pose import from_rt, invert, rotation_angle_deg, rotvec_to_matrix
+from arkit.tracking.marker_map import MarkerMap
+from arkit.tracking.markers import MarkerDetector, estimate_marker_pose, get_dictionary
+
+INTR = Intrinsics(640, 480, 600.0, 600.0, 319.5, 239.5)
+BINS_M = [(0.3, 0.6), (0.6, 0.9), (0.9, 1.2), (1.2, 1.5)]
+
+
+def look_at(distance_m, tilt_deg, azimuth_deg, roll_deg, target):
+    th, ph = np.radians(tilt_deg), np.radians(azimuth_deg)
+    c = target + distance_m * np.array([np.sin(th) * np.cos(ph), np.cos(th), np.sin(th) * np.sin(ph)])
+    z = (target - c) / np.linalg.norm(target - c)
+    x = np.cross([0.0, 0.0, 1.0], z)
+    x /= np.linalg.norm(x)
+    return from_rt(np.stack([x, np.cross(z, x), z], axis=1) @ rotvec_to_matrix([0, 0, np.radians(roll_deg)]), c)
+
+
+def random_view(rng, size_m, lo=0.3, hi=1.5):
+    d = rng.uniform(lo, hi)
+    target = rng.uniform(-0.3, 0.3, 3) * size_m * np.array([1.0, 0.0, 1.0])
+    return d, look_at(d, rng.uniform(0, 55), rng.uniform(0, 360), rng.uniform(-30, 30), target)
+
+
+def opencv_reference(gray, size_m):
+    """Plain OpenCV: detect (sub-pixel corners) and IPPE per marker."""
+    p = cv2.aruco.DetectorParameters()
+    p.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    det = cv2.aruco.ArucoDetector(get_dictionary("DICT_6X6_250"), p)
+    h = size_m / 2
+    obj = np.array([[-h, h, 0], [h, h, 0], [h, -h, 0], [-h, -h, 0]])
+
+    def run():
+        corners, ids, _ = det.detectMarkers(gray)
+        for c in corners:
+            cv2.solvePnP(obj, c.reshape(4, 2), INTR.K, INTR.dist_coeffs, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+    return run
+
+
+def time_ms(fn, repeats):
+    fn()
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(t))
+
+
+def bench_speed(repeats):
+    print("== speed: ms per 640x480 frame (median of %d; machine is shared, compare ratios)" % repeats)
+    rng = np.random.default_rng(0)
+    single = MarkerMap.single(7, 0.1, "DICT_6X6_250")
+    board = MarkerMap.grid_board(5, 7, 0.04, 0.01, "DICT_6X6_250")
+    centre = board.object_points(list(board.ids)).mean(axis=0)
+    scenes = [("1 marker", single, look_at(0.6, 30, 200, 10, np.zeros(3)), 0.1),
+              ("5x7 board", board, look_at(0.7, 25, 250, 5, centre), 0.04)]
+    for name, m, T, size in scenes:
+        img = m.render(T, INTR, noise_std=1.0, seed=int(rng.integers(1000)))
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        ref = time_ms(opencv_reference(gray, size), repeats)
+        row = [f"{name:10s} opencv detect+IPPE {ref:7.2f}"]
+        for refine in ("subpix", "lines"):
+            det = MarkerDetector(refine=refine)
+            if len(m) == 1:
+                fn = lambda: [estimate_marker_pose(d.corners_px, size, INTR) for d in det.detect(img, INTR)]  # noqa: E731
+            else:
+                fn = lambda: m.estimate_camera_pose(det.detect(img, INTR), INTR)  # noqa: E731
+            ms = time_ms(fn, repeats)
+            row.append(f"arkit[{refine}] {ms:7.2f} (x{ms / ref:.2f})")
+        print("  " + "   ".join(row) + ("   (arkit board = joint pose)" if len(m) > 1 else ""))
+
+
+def bench_single_accuracy(n_views, sizes=(0.05, 0.10), refines=("subpix", "apriltag", "lines")):
+    print(f"\n== single-marker accuracy, {n_views} random views per case, tilt 0-55 deg, noise sigma 1")
+    print("   columns per distance bin: marker-in-camera t mm (median/p95) | camera-in-world t mm | rotation deg | missed")
+    for size in sizes:
+        m = MarkerMap.single(7, size, "DICT_6X6_250")
+        rng = np.random.default_rng(1)
+        views = [random_view(rng, size) for _ in range(n_views)]
+        images = [m.render(T, INTR, noise_std=1.0, seed=k) for k, (_, T) in enumerate(views)]
+        for refine in refines:
+            det = MarkerDetector(refine=refine)
+            rows = []
+            for (d, T), img in zip(views, images):
+                dets = det.detect(img, INTR)
+                if len(dets) != 1:
+                    rows.append((d, np.nan, np.nan, np.nan))
+                    continue
+                T_cm, _ = estimate_marker_pose(dets[0].corners_px, size, INTR)
+                rows.append((d, 1e3 * np.linalg.norm(T_cm[:3, 3] - invert(T)[:3, 3]),
+                             1e3 * np.linalg.norm(invert(T_cm)[:3, 3] - T[:3, 3]), rotation_angle_deg(T_cm, invert(T))))
+            r = np.array(rows)
+            print(f"  marker {size * 100:.0f} cm, refine={refine}")
+            for lo, hi in BINS_M + [(0.3, 1.5)]:
+                sel = r[(r[:, 0] >= lo) & (r[:, 0] < hi)]
+                ok = sel[np.isfinite(sel[:, 1])]
+                if len(ok) == 0:
+                    continue
+                med, p95 = np.median(ok[:, 1:], axis=0), np.percentile(ok[:, 1:], 95, axis=0)
+                label = "all" if (lo, hi) == (0.3, 1.5) else f"{lo:.1f}-{hi:.1f} m"
+                print(f"    {label:10s} {med[0]:6.2f}/{p95[0]:6.2f} | {med[1]:6.2f}/{p95[1]:6.2f} | "
+                      f"{med[2]:5.3f}/{p95[2]:5.3f} | {len(sel) - len(ok)}/{len(sel)}")
+
+
+def bench_board_accuracy(n_views):
+    print(f"\n== 5x7 GridBoard (4 cm markers) joint pose vs single markers, {n_views} views 0.5-1.2 m, noise sigma 2")
+    board = MarkerMap.grid_board(5, 7, 0.04, 0.01, "DICT_6X6_250")
+    centre = board.object_points(list(board.ids)).mean(axis=0)
+    rng = np.random.default_rng(2)
+    det = MarkerDetector()
+    jt, jr, st, sr, rms = [], [], [], [], []
+    for k in range(n_views):
+        T = look_at(rng.uniform(0.5, 1.2), rng.uniform(5, 50), rng.uniform(0, 360), rng.uniform(-20, 20), centre)
+        dets = det.detect(board.render(T, INTR, noise_std=2.0, seed=k), INTR)
+        r = board.estimate_camera_pose(dets, INTR)
+        if r is None:
+            continue
+        jt.append(1e3 * np.linalg.norm(r[0][:3, 3] - T[:3, 3]))
+        jr.append(rotation_angle_deg(r[0], T))
+        rms.append(r[2])
+        for d in dets:
+            T_cm, _ = estimate_marker_pose(d.corners_px, 0.04, INTR)
+            T1 = board.placement(d.marker_id).T_world_marker @ invert(T_cm)
+            st.append(1e3 * np.linalg.norm(T1[:3, 3] - T[:3, 3]))
+            sr.append(rotation_angle_deg(T1, T))
+    print(f"  joint : camera position median {np.median(jt):.2f} mm (p95 {np.percentile(jt, 95):.2f}), "
+          f"rotation {np.median(jr):.3f} deg (p95 {np.percentile(jr, 95):.3f}), rms {np.median(rms):.3f} px")
+    print(f"  single: camera position median {np.median(st):.2f} mm (p95 {np.percentile(st, 95):.2f}), "
+          f"rotation {np.median(sr):.3f} deg (p95 {np.percentile(sr, 95):.3f})")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, default=120, help="random views per accuracy case")
+    ap.add_argument("--repeats", type=int, default=20, help="timing repeats")
+    args = ap.parse_args()
+    bench_speed(args.repeats)
+    bench_single_accuracy(args.views)
+    bench_board_accuracy(max(10, args.views // 6))
+
+
+if __name__ == "__main__":
+    main()
