@@ -91,7 +91,8 @@ class _ResultsWriter:
 
 def process(session, source, *, video_path=None, trajectory_path=None, trajectory_format: str = "tum",
             results_path=None, show: bool = False, progress: bool = False,
-            max_frames: Optional[int] = None, fps: Optional[float] = None) -> RunSummary:
+            max_frames: Optional[int] = None, fps: Optional[float] = None,
+            on_result=None) -> RunSummary:
     """Run ``session`` over ``source`` and write the requested outputs.
 
     Parameters
@@ -112,6 +113,8 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         Stop after this many frames.
     fps : float, optional
         Output video frame rate (default: the source's, else 30).
+    on_result : callable(FrameResult), optional
+        Called with every result after it is written (e.g. to collect statistics).
 
     Returns
     -------
@@ -151,6 +154,8 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
                 timings["encode"] = (time.perf_counter() - t0) * 1e3
             if results is not None:
                 results.write(result)
+            if on_result is not None:
+                on_result(result)
             if result.camera.tracking_state in (TrackingState.TRACKING, TrackingState.LIMITED):
                 summary.tracked_frames += 1
                 stamps.append(result.timestamp_s)

@@ -117,6 +117,9 @@ def main() -> None:
         results[f"decode {label}: raw PyAV rgb24"] = timed(dec_pyav(path))
         results[f"decode {label}: cv2.VideoCapture + BGR2RGB"] = timed(dec_cv2(path))
 
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     width = max(map(len, results))
     for k, v in results.items():
         print(f"{k:<{width}}  {v:6.2f} ms/frame")

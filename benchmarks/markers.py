@@ -7,7 +7,8 @@ Prints
   (``ArucoDetector.detectMarkers`` + ``solvePnP(IPPE_SQUARE)`` per marker) in the same process;
 - single-marker accuracy per distance bin (median / 95th percentile): translation of the marker
   in the camera, camera position in the marker's world, rotation; for each corner refinement;
-- joint board pose accuracy.
+- joint board pose accuracy;
+- MarkerTracker accuracy on sequences rendered by ``arkit.synthetic`` (when available).
 Frames are rendered by :func:`arkit.tracking.marker_map.render_markers` (exact homography,
 4x supersampling, Gaussian noise sigma 1 grey level).
 """
@@ -152,14 +153,58 @@ def bench_board_accuracy(n_views):
           f"rotation {np.median(sr):.3f} deg (p95 {np.percentile(sr, 95):.3f})")
 
 
+def bench_synthetic_sequences(num_frames):
+    """Tracker on sequences from arkit.synthetic (independent GL renderer) with exact ground truth."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from arkit.core.frame import Frame
+    from arkit.tracking.marker_tracker import MarkerTracker
+    try:
+        from arkit.synthetic import generate_sequence
+        from arkit.synthetic.tum_layout import read_groundtruth
+    except ImportError as e:
+        print(f"\n== synthetic sequences skipped ({e})")
+        return
+    print(f"\n== MarkerTracker on arkit.synthetic sequences ({num_frames} frames, map from scene.json)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in ("marker_board", "marker_room"):
+            seq = generate_sequence(recipe, Path(tmp) / recipe, num_frames=num_frames)
+            scene = json.loads((seq / "scene.json").read_text())
+            marker_map = MarkerMap.from_dict({"dictionary": "DICT_6X6_250", "markers": scene["markers"]})
+            intr = Intrinsics.from_dict(yaml.safe_load((seq / "intrinsics.yaml").read_text()))
+            stamps, T_gt = read_groundtruth(seq / "groundtruth.txt")
+            images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((seq / "rgb").glob("*.png"))]
+            for refine in ("subpix", "lines"):
+                tracker = MarkerTracker(marker_map=marker_map, refine=refine)
+                te, re, n_tracking, ms = [], [], 0, []
+                for i, img in enumerate(images):
+                    t0 = time.perf_counter()
+                    out = tracker.track(Frame(i, float(stamps[i]), img, intr))
+                    ms.append(1e3 * (time.perf_counter() - t0))
+                    if out.camera.tracking_state.value == "TRACKING":
+                        n_tracking += 1
+                        te.append(1e3 * np.linalg.norm(out.camera.T_world_camera[:3, 3] - T_gt[i][:3, 3]))
+                        re.append(rotation_angle_deg(out.camera.T_world_camera, T_gt[i]))
+                print(f"  {recipe:12s} refine={refine:6s} TRACKING {n_tracking}/{len(images)}  camera position "
+                      f"median {np.median(te):.2f} mm (p95 {np.percentile(te, 95):.2f})  rotation median "
+                      f"{np.median(re):.3f} deg (p95 {np.percentile(re, 95):.3f})  {np.median(ms):.1f} ms/frame")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--views", type=int, default=120, help="random views per accuracy case")
     ap.add_argument("--repeats", type=int, default=20, help="timing repeats")
+    ap.add_argument("--sequence-frames", type=int, default=60, help="frames per arkit.synthetic sequence (0 = skip)")
     args = ap.parse_args()
     bench_speed(args.repeats)
     bench_single_accuracy(args.views)
     bench_board_accuracy(max(10, args.views // 6))
+    if args.sequence_frames > 0:
+        bench_synthetic_sequences(args.sequence_frames)
 
 
 if __name__ == "__main__":

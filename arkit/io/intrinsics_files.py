@@ -12,6 +12,8 @@ Recognised formats (chosen from the content, not only the extension):
   ``width``/``height`` (or ``image_width``/``image_height``); Open3D's
   ``PinholeCameraIntrinsic`` JSON (``intrinsic_matrix`` column-major); EuRoC / Kalibr
   ``sensor.yaml`` (``intrinsics: [fu, fv, cu, cv]``, ``resolution: [w, h]``).
+* A bare 3x3 matrix as text (9 numbers, whitespace or commas): 7-Scenes
+  ``camera-intrinsics.txt``, Stray Scanner ``camera_matrix.csv``.
 
 Files that do not store the image size (e.g. OpenCV stereo ``intrinsics.yml``) need
 ``width`` and ``height`` passed explicitly.
@@ -93,7 +95,8 @@ def load_intrinsics(path: PathLike, width: Optional[int] = None, height: Optiona
     if head.startswith(b"%YAML") or head.startswith(b"<?xml") or head.startswith(b"<opencv_storage"):
         data = _read_filestorage(p)
     else:
-        data = _read_yaml_or_json(p, raw)
+        matrix = _read_plain_matrix(raw)
+        data = {"K": matrix} if matrix is not None else _read_yaml_or_json(p, raw)
     return intrinsics_from_mapping(data, width=width, height=height, source=str(p))
 
 
@@ -175,6 +178,28 @@ def resolve_intrinsics(intrinsics, width: Optional[int] = None, height: Optional
 
 
 # -- parsing ---------------------------------------------------------------------------------------
+def _read_plain_matrix(raw: bytes) -> Optional[np.ndarray]:
+    """A bare 3x3 camera matrix (9 numbers, whitespace or comma separated, ``#`` comments), else None.
+
+    This is how 7-Scenes (``camera-intrinsics.txt``) and Stray Scanner (``camera_matrix.csv``)
+    store intrinsics; such files carry no image size.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    tokens = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].replace(",", " ").strip()
+        tokens += line.split()
+    if len(tokens) != 9:
+        return None
+    try:
+        return np.array([float(t) for t in tokens]).reshape(3, 3)
+    except ValueError:
+        return None
+
+
 def _read_yaml_or_json(p: Path, raw: bytes) -> dict:
     try:
         text = raw.decode("utf-8-sig")

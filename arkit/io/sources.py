@@ -114,6 +114,21 @@ def _accepts(factory, keyword: str) -> bool:
     return any(p.name == keyword or p.kind == p.VAR_KEYWORD for p in params)
 
 
+def _construct(factory, what: str, *args, **kwargs) -> FrameSource:
+    """Call ``factory`` after checking that it accepts every option (clear error otherwise)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return factory(*args, **kwargs)
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+            raise SourceError(f"{what} does not take the option(s) {', '.join(unknown)}; "
+                              f"it accepts: {', '.join(accepted) or 'none'}")
+    return factory(*args, **kwargs)
+
+
 def _supported_text() -> str:
     names = [f"a {r.name} recording" for r in _READERS]
     return "; ".join(list(SUPPORTED) + names)
@@ -149,7 +164,7 @@ def open_source(uri: Union[str, int, "os.PathLike[str]"], intrinsics=None, **opt
     if isinstance(uri, int) or (isinstance(uri, str) and uri.strip().isdigit()):
         from arkit.io.webcam_source import WebcamSource
 
-        return WebcamSource(int(uri), intrinsics=intrinsics, **options)
+        return _construct(WebcamSource, f"webcam {int(uri)}", int(uri), intrinsics=intrinsics, **options)
     if not isinstance(uri, (str, os.PathLike)):
         raise SourceError(f"cannot open a {type(uri).__name__} as a frame source; supported: {_supported_text()}")
     s = os.fspath(uri)
@@ -172,7 +187,7 @@ def open_source(uri: Union[str, int, "os.PathLike[str]"], intrinsics=None, **opt
                 else:
                     warnings.warn(f"{s}: the {entry.name} reader uses the recording's own calibration; "
                                   f"the given intrinsics are ignored", stacklevel=2)
-            return entry.factory(s, **kwargs)
+            return _construct(entry.factory, f"the {entry.name} reader", s, **kwargs)
 
     from arkit.io.image_folder_source import IMAGE_EXTENSIONS, ImageFolderSource, is_glob
     from arkit.io.video_source import VIDEO_EXTENSIONS, VideoFileSource
@@ -180,23 +195,23 @@ def open_source(uri: Union[str, int, "os.PathLike[str]"], intrinsics=None, **opt
     p = Path(s)
     if not p.exists():
         if is_glob(s):
-            return ImageFolderSource(s, intrinsics=intrinsics, **options)
+            return _construct(ImageFolderSource, "an image sequence", s, intrinsics=intrinsics, **options)
         raise InputFileError(f"source {s} does not exist; check the path (supported: {_supported_text()})")
     if p.is_file():
         if p.suffix.lower() in VIDEO_EXTENSIONS:
-            return VideoFileSource(p, intrinsics=intrinsics, **options)
+            return _construct(VideoFileSource, f"video {s}", p, intrinsics=intrinsics, **options)
         if p.suffix.lower() in IMAGE_EXTENSIONS:
-            return ImageFolderSource([p], intrinsics=intrinsics, **options)
+            return _construct(ImageFolderSource, "an image sequence", [p], intrinsics=intrinsics, **options)
         raise SourceError(f"{s}: unrecognised file type '{p.suffix}'; supported: {_supported_text()}")
     from arkit.io.tum_rgbd import TumRgbdSource, is_tum_folder
 
     if is_tum_folder(p):
-        return TumRgbdSource(p, intrinsics=intrinsics, **options)
+        return _construct(TumRgbdSource, f"TUM folder {s}", p, intrinsics=intrinsics, **options)
     if p.is_dir():
         from arkit.io.image_folder_source import list_images
 
         if not list_images(p):
             raise SourceError(f"{s} is a folder without images, rgb.txt or a recognised recording; "
                               f"supported: {_supported_text()}")
-        return ImageFolderSource(p, intrinsics=intrinsics, **options)
+        return _construct(ImageFolderSource, "an image sequence", p, intrinsics=intrinsics, **options)
     raise SourceError(f"cannot open {s} as a frame source; supported: {_supported_text()}")

@@ -62,23 +62,31 @@ class VideoFileSource(FrameSource):
     files carry missing or out-of-order timestamps (e.g. B-frames muxed with pts == dts). When
     the first frames show this (checked at open time), every timestamp is ``index / fps``; when
     it appears later, timestamps advance by ``1 / fps`` per frame from there on. Either way a
-    warning is logged and timestamps always increase. The raw stream time is kept in ``frame.meta["pts_s"]``. Packets that fail to decode are skipped with a
-    warning and counted in ``skipped_frames``.
+    warning is logged and timestamps always increase. The raw stream time is kept in
+    ``frame.meta["pts_s"]``. Packets that fail to decode are skipped with a warning and counted
+    in ``skipped_frames``.
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], intrinsics=None, *, hfov_deg: float = 60.0,
                  max_frames: Optional[int] = None):
-        import av
-
         self.path = Path(path)
         self.name = str(self.path)
         self.max_frames = max_frames
         self.skipped_frames = 0
+        self._container = None
         if not self.path.exists():
             raise InputFileError(f"video file {self.path} does not exist; check the path")
         if not self.path.is_file():
             raise InputFileError(f"video path {self.path} is not a file")
         self._container = self._open()
+        try:
+            self._setup(intrinsics, hfov_deg)
+        except BaseException:
+            self.close()
+            raise
+        self._fresh = True
+
+    def _setup(self, intrinsics, hfov_deg: float) -> None:
         stream = self._container.streams.video[0]
         width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
         if width <= 0 or height <= 0:
@@ -90,17 +98,13 @@ class VideoFileSource(FrameSource):
         self.codec = stream.codec_context.name
         K = resolve_intrinsics(intrinsics, width, height, what=f"video {self.path}")
         if K is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                K = Intrinsics.from_fov(width, height, hfov_deg, warn=False)
+            K = Intrinsics.from_fov(width, height, hfov_deg, warn=False)
             warnings.warn(
                 f"{self.path}: no intrinsics given; guessing a {hfov_deg:g} degree horizontal field of view "
                 f"(fx=fy={K.fx:.1f} px for {width}x{height}); pass calibrated intrinsics for metric accuracy",
-                stacklevel=2)
+                stacklevel=3)
         self._intrinsics = K
         self._pts_ok = self._probe_timestamps()
-        self._fresh = True
-        del av
 
     # -- FrameSource ------------------------------------------------------------------------------
     @property
@@ -176,7 +180,12 @@ class VideoFileSource(FrameSource):
 
     # -- internals --------------------------------------------------------------------------------
     def _open(self):
-        import av
+        try:
+            import av
+        except ImportError as e:  # pragma: no cover - av is a hard dependency
+            from arkit.core.errors import MissingDependencyError
+
+            raise MissingDependencyError("reading video needs PyAV: pip install av") from e
 
         try:
             container = av.open(str(self.path), mode="r")

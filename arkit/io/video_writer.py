@@ -233,7 +233,9 @@ class VideoWriter:
 
     def __del__(self):
         try:
-            if not self._closed:
+            if not self._closed and self._container is not None:
+                log.warning("video writer for %s was never closed; the unfinished video was discarded "
+                            "(call close() or use 'with VideoWriter(...)')", self.path)
                 self._discard()
         except Exception:  # noqa: BLE001
             pass

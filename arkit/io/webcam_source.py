@@ -81,7 +81,11 @@ class WebcamSource(FrameSource):
             log.warning("webcam %d: requested %dx%d, the device delivers %dx%d", self.index, width, height, w, h)
         fps = cap.get(cv2.CAP_PROP_FPS)
         self._fps = float(fps) if fps and fps > 0 else None
-        K = resolve_intrinsics(intrinsics, w, h, what=f"webcam {self.index} image")
+        try:
+            K = resolve_intrinsics(intrinsics, w, h, what=f"webcam {self.index} image")
+        except BaseException:
+            self.close()
+            raise
         if K is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -471,8 +471,9 @@ def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
     ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
     a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
     alive = planar.copy()
-    for _ in range(3):                                         # grow, prune outlier cells, regrow
-        keep = alive[a] & alive[b]
+    on = np.ones(len(a), bool)
+    for _ in range(4):                 # grow; cut cells that do not fit their region's plane; regrow
+        keep = on & alive[a] & alive[b]
         img = np.zeros((2 * Hc - 1, 2 * Wc - 1), np.uint8)
         img[0::2, 0::2] = alive.reshape(Hc, Wc)
         img[ey[keep], ex[keep]] = 1
@@ -497,7 +498,9 @@ def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
         prune = bad & (frac[reg[m]] < 0.5)
         if not prune.any():
             break
-        alive[m[prune]] = False
+        out = np.zeros(Ncell, bool)
+        out[m[prune]] = True                                   # they may still form their own region
+        on &= ~((out[a] != out[b]) & (reg[a] == reg[b]))
     noise = np.bincount(reg[m], weights=e2[m] * S[m, 0], minlength=R)
     reg = _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2)
     R = int(reg.max()) + 1
@@ -561,8 +564,15 @@ def _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarray:
     i, j = i[ok], j[ok]
     if len(i) == 0:
         return reg
-    _, _, _, lam = fit_planes_from_moments(SR[i] + SR[j])
-    score = lam[:, 0] / (f2 * (noise[i] + noise[j]) / (SR[i, 0] + SR[j, 0]))
+    def scores(Si, Sj, ni, nj):
+        # each side must fit the union's plane within its own noise (a near step must not
+        # hide in the large noise budget of a far floor)
+        nu, ou, _, _ = fit_planes_from_moments(Si + Sj)
+        si = _mse_to_planes(Si, nu, ou) / (f2 * ni / Si[:, 0])
+        sj = _mse_to_planes(Sj, nu, ou) / (f2 * nj / Sj[:, 0])
+        return np.maximum(si, sj)
+
+    score = scores(SR[i], SR[j], noise[i], noise[j])
     parent = list(range(R))
     sums = {r: SR[r].copy() for r in range(R)}
     nz = {r: float(noise[r]) for r in range(R)}
@@ -579,12 +589,10 @@ def _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarray:
         ri, rj = root(int(i[k])), root(int(j[k]))
         if ri == rj:
             continue
-        Su = sums[ri] + sums[rj]
-        _, _, _, lu = fit_planes_from_moments(Su[None])
-        if lu[0, 0] >= f2 * (nz[ri] + nz[rj]) / Su[0]:
+        if scores(sums[ri][None], sums[rj][None], np.array([nz[ri]]), np.array([nz[rj]]))[0] >= 1.0:
             continue
         parent[rj] = ri
-        sums[ri], nz[ri] = Su, nz[ri] + nz[rj]
+        sums[ri], nz[ri] = sums[ri] + sums[rj], nz[ri] + nz[rj]
     roots = np.array([root(r) for r in range(R)])
     _, new = np.unique(roots, return_inverse=True)
     return np.where(reg >= 0, new[np.maximum(reg, 0)], -1)

@@ -5,8 +5,31 @@
 ...     out = r.render([DrawItem(box_mesh((0.1, 0.1, 0.1)), T_world_box)], K, T_world_camera)
 ...     frame = composite(image_rgb, out, real_depth_m=depth_m)
 
-``import arkit.render`` stays light: moderngl and cv2 are imported when a renderer or a
-compositor call needs them.
+Contract (both backends)
+------------------------
+``render(items, intrinsics, T_world_camera, *, near=0.01, far=100.0, ambient=0.45,
+light_dir_camera=(0.3, -0.6, 1.0)) -> RenderOutput`` with ``rgba`` (H, W, 4) uint8 straight
+alpha and ``depth_m`` (H, W) float32 camera z (0 = nothing drawn); row 0 is the top row and pixel
+``(u, v)`` is the OpenCV pixel ``(u, v)`` (tested against ``cv2.projectPoints``).
+``intrinsics`` must be of the renderer's size (:class:`IntrinsicsError` otherwise).
+
+* Shading: ``colour * (ambient + (1 - ambient) * max(0, n . -light))`` with one directional light
+  whose travel direction is given in OpenCV camera axes; ``MeshData.unlit`` meshes are drawn
+  with their colours as they are. Vertex colours multiply the texture (uv with v up).
+* Alpha: colour alpha x texture alpha x ``DrawItem.opacity``. Opaque items are drawn first, then
+  translucent ones farthest first; of a translucent item only its front-most surface is blended.
+* Lens distortion: when ``intrinsics`` has distortion coefficients (OpenCV rad-tan or fisheye),
+  the overlay is rendered with the pinhole ``K`` on a canvas grown to hold every raw pixel's ray,
+  then warped with a cached ``cv2.remap`` table (colour interpolated premultiplied, depth nearest)
+  so it registers on the raw, distorted camera image. Pass ``intrinsics.undistorted()`` instead
+  when you composite onto undistorted frames.
+* GL specifics: 4x MSAA by default (resolved before readback), GPU buffers and textures cached per
+  ``MeshData.key`` and freed when the mesh is garbage-collected, framebuffers sized to the screen
+  rectangle of the items (cached), so small overlays are cheap.
+* Software specifics: no antialiasing, nearest-texel textures; otherwise the same output (tested).
+
+``import arkit.render`` stays light: moderngl, cv2 and trimesh are imported when a renderer, a
+compositor call or a mesh builder needs them.
 """
 
 from __future__ import annotations

@@ -170,7 +170,13 @@ class Renderer:
         rgba_c, depth_c = self._render_pinhole(ordered, canvas, T_wc, near, far, ambient, light)
         import cv2
 
-        rgba = cv2.remap(rgba_c, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        # interpolate premultiplied colour so that edges do not darken towards transparent black
+        prem = rgba_c.astype(np.float32)
+        prem[:, :, :3] *= prem[:, :, 3:4] * (1.0 / 255.0)
+        warped = cv2.remap(prem, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        a = warped[:, :, 3:4]
+        warped[:, :, :3] *= np.where(a > 0.5, 255.0 / np.maximum(a, 0.5), 0.0)
+        rgba = np.clip(warped + 0.5, 0, 255).astype(np.uint8)
         depth = cv2.remap(depth_c, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return RenderOutput(rgba=rgba, depth_m=depth)
 
@@ -191,11 +197,13 @@ class Renderer:
         raise NotImplementedError
 
     def _is_translucent(self, mesh: MeshData) -> bool:
-        v = self._translucent.get(mesh.key)
-        if v is None:
-            if len(self._translucent) > 4096:
-                self._translucent.clear()
-            v = self._translucent[mesh.key] = mesh_is_translucent(mesh)
+        hit = self._translucent.get(mesh.key)
+        if hit is not None and hit[0] is mesh.colors:  # same arrays: same mesh (keys can be copied)
+            return hit[1]
+        if len(self._translucent) > 4096:
+            self._translucent.clear()
+        v = mesh_is_translucent(mesh)
+        self._translucent[mesh.key] = (mesh.colors, v)
         return v
 
     def _distortion(self, intrinsics: Intrinsics):

@@ -72,7 +72,7 @@ void main() {
 class _MeshGPU:
     """GPU copies of one mesh (vertex/index buffers, vertex array, optional texture)."""
 
-    __slots__ = ("vbo", "ibo", "vao", "texture", "n_index")
+    __slots__ = ("vbo", "ibo", "vao", "texture", "n_index", "mesh_ref")
 
     def release(self):
         for obj in (self.vao, self.vbo, self.ibo, self.texture):
@@ -136,7 +136,10 @@ class GLRenderer(Renderer):
     def _mesh_gpu(self, mesh) -> _MeshGPU:
         g = self._meshes.get(mesh.key)
         if g is not None:
-            return g
+            if g.mesh_ref() is mesh:
+                return g
+            # another MeshData with the same key (e.g. made by dataclasses.replace): rebuild
+            self._meshes.pop(mesh.key).release()
         n = len(mesh.vertices)
         data = np.empty((n, 12), np.float32)
         data[:, 0:3] = mesh.vertices
@@ -144,6 +147,7 @@ class GLRenderer(Renderer):
         data[:, 6:10] = mesh.colors
         data[:, 10:12] = mesh.uv if mesh.uv is not None else 0.0
         g = _MeshGPU()
+        g.mesh_ref = weakref.ref(mesh)
         ctx = self.ctx
         g.vbo = ctx.buffer(data.tobytes())
         g.ibo = ctx.buffer(np.ascontiguousarray(mesh.faces, dtype=np.uint32).tobytes())
@@ -168,9 +172,11 @@ class GLRenderer(Renderer):
 
     def _release_dead(self):
         while self._dead_keys:
-            g = self._meshes.pop(self._dead_keys.pop(), None)
-            if g is not None:
+            key = self._dead_keys.pop()
+            g = self._meshes.get(key)
+            if g is not None and g.mesh_ref() is None:
                 g.release()
+                del self._meshes[key]
 
     def _framebuffers(self, w: int, h: int):
         fb = self._fbos.get((w, h))

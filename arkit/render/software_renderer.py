@@ -135,29 +135,34 @@ def _fragments(sel, x0, y0, bw, bh, u, v, denom, tri, near, far, W):
     total = int(counts.sum())
     if total == 0:
         return None
-    f_tri = np.repeat(sel, counts)
-    offs = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    bwf = bw[f_tri]
-    px = x0[f_tri] + offs % bwf
-    py = y0[f_tri] + offs // bwf
-    u0, v0 = u[f_tri, 0], v[f_tri, 0]
-    du1, dv1 = u[f_tri, 1] - u0, v[f_tri, 1] - v0
-    du2, dv2 = u[f_tri, 2] - u0, v[f_tri, 2] - v0
-    dx, dy = px - u0, py - v0
-    d = denom[f_tri]
-    l1 = (dx * dv2 - du2 * dy) / d
-    l2 = (du1 * dy - dx * dv1) / d
+    f_tri = np.repeat(sel.astype(np.int32), counts)
+    offs = np.arange(total, dtype=np.int32) - np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    bwf = bw[f_tri].astype(np.int32)
+    row = offs // bwf
+    px = x0[f_tri].astype(np.int32) + (offs - row * bwf)
+    py = y0[f_tri].astype(np.int32) + row
+    # per-triangle edge terms in float32 relative to vertex 0 (plenty for pixel coordinates)
+    uv0 = np.stack([u[sel, 0], v[sel, 0]], axis=1)
+    e = np.stack([u[sel, 1] - u[sel, 0], v[sel, 1] - v[sel, 0], u[sel, 2] - u[sel, 0], v[sel, 2] - v[sel, 0]],
+                 axis=1) / denom[sel, None]
+    local = np.repeat(np.arange(len(sel), dtype=np.int32), counts)
+    uv0 = uv0.astype(np.float32)[local]
+    e = e.astype(np.float32)[local]
+    dx = px.astype(np.float32) - uv0[:, 0]
+    dy = py.astype(np.float32) - uv0[:, 1]
+    l1 = dx * e[:, 3] - e[:, 2] * dy
+    l2 = e[:, 0] * dy - dx * e[:, 1]
     l0 = 1.0 - l1 - l2
-    eps = -1e-9
+    eps = -1e-6
     inside = (l0 >= eps) & (l1 >= eps) & (l2 >= eps)
     f_tri, px, py, l0, l1, l2 = f_tri[inside], px[inside], py[inside], l0[inside], l1[inside], l2[inside]
-    zt = tri[f_tri, :, 2]
-    w = np.stack([l0 / zt[:, 0], l1 / zt[:, 1], l2 / zt[:, 2]], axis=1)
+    zt = (1.0 / tri[:, :, 2]).astype(np.float32)[f_tri]
+    w = np.stack([l0, l1, l2], axis=1) * zt
     iz = w.sum(axis=1)
     zf = 1.0 / iz
     okz = (zf >= near) & (zf <= far)
     b = w[okz] / iz[okz, None]
-    return f_tri[okz], (py * W + px)[okz], b, zf[okz].astype(np.float32)
+    return f_tri[okz].astype(np.int64), (py * W + px)[okz], b, zf[okz]
 
 
 def _shade(corners, b, facing, tex, unlit, ambient, light, opacity):

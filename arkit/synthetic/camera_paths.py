@@ -46,6 +46,10 @@ _DEFAULTS = {
 }
 
 
+#: Option names a recipe's ``camera`` section may use.
+PATH_OPTIONS = tuple(_DEFAULTS)
+
+
 def look_at_rotation(forward, up=(0.0, 1.0, 0.0)) -> np.ndarray:
     """Rotations (N, 3, 3) ``R_world_camera`` with OpenCV axes: z along ``forward`` (N, 3),
     x to the right, y down (``up`` is world up)."""

@@ -171,6 +171,9 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
     fps = float(spec.camera.get("fps", 30.0))
     path = make_camera_path(spec.camera, duration_s=num_frames / fps, seed=seed)
     timestamps, poses = path.frames(num_frames)
+    for problem in spec.clearance_violations(poses[:, :3, 3]):
+        log.warning("recipe %s, seed %d: %s; adjust the camera section (distance_m, elevation_deg, target)",
+                    spec.name, seed, problem)
     sub = max(1, int(motion_blur))
     offsets = (np.linspace(-0.5, 0.5, sub) * shutter / fps) if sub > 1 else np.zeros(1)
     exposure = ExposureModel(exposure_jitter, seed)

@@ -94,7 +94,7 @@ def scene_from_dict(d: dict, path="<recipe>") -> SceneSpec:
     c.check_keys(d, _TOP_KEYS, "<top level>")
     default_dict = str(d.get("marker_dictionary", "DICT_6X6_250"))
     spec = SceneSpec(name=str(d.get("name", "scene")), description=str(d.get("description", "")),
-                     seed=int(d.get("seed", 0)), px_per_m=c.num(d, "px_per_m", "", default=512.0, positive=True),
+                     seed=int(d.get("seed", 0)), px_per_m=c.num(d, "px_per_m", "<top level>", default=512.0, positive=True),
                      source=str(path))
     room = d.get("room", {})
     if room is None:
@@ -116,6 +116,8 @@ def scene_from_dict(d: dict, path="<recipe>") -> SceneSpec:
         size = c.vec(b, "size", k)
         if np.any(size <= 0):
             c.fail(f"{k}.size", f"must be positive, got {size.tolist()}")
+        if kind == "table" and c.num(b, "top_thickness", k, default=0.04) >= size[1]:
+            c.fail(f"{k}.top_thickness", f"must be less than the table height {size[1]}")
         spec.boxes.append(BoxSpec(str(b.get("name", f"box{i}")), T, tuple(size), _material(c, b.get("texture"), k),
                                   kind=kind, top_thickness_m=c.num(b, "top_thickness", k, default=0.04, positive=True),
                                   leg_width_m=c.num(b, "leg_width", k, default=0.05, positive=True)))
@@ -126,12 +128,15 @@ def scene_from_dict(d: dict, path="<recipe>") -> SceneSpec:
             c.fail(f"{k}.id", "is required")
         spec.markers.append(MarkerSpec(int(m["id"]), str(m.get("dictionary", default_dict)),
                                        c.num(m, "size", k, positive=True), c.pose(m, k, lift=DECAL_LIFT_M),
-                                       quiet_zone_m=m.get("quiet_zone")))
+                                       quiet_zone_m=None if m.get("quiet_zone") is None
+                                       else c.num(m, "quiet_zone", k, positive=True)))
     for i, b in enumerate(d.get("boards", []) or []):
         k = f"boards[{i}]"
         c.check_keys(b, _POSE_KEYS | {"name", "size", "marker_length", "separation", "dictionary", "first_id",
                                        "margin"}, k)
         nx, ny = (int(v) for v in c.vec(b, "size", k, n=2))
+        if nx < 1 or ny < 1:
+            c.fail(f"{k}.size", f"must be at least [1, 1] markers, got {[nx, ny]}")
         spec.boards.append(BoardSpec(str(b.get("name", f"board{i}")), str(b.get("dictionary", default_dict)), nx, ny,
                                      c.num(b, "marker_length", k, positive=True),
                                      c.num(b, "separation", k, positive=True), c.pose(b, k, lift=DECAL_LIFT_M),
@@ -153,6 +158,13 @@ def scene_from_dict(d: dict, path="<recipe>") -> SceneSpec:
     cam = d.get("camera", {}) or {}
     if not isinstance(cam, dict):
         c.fail("camera", "must be a mapping of camera-path options")
+    from arkit.synthetic.camera_paths import PATH_OPTIONS, PATH_TYPES
+
+    unknown = set(cam) - set(PATH_OPTIONS)
+    if unknown:
+        c.fail("camera", f"unknown camera path option(s) {sorted(unknown)}; known: {sorted(PATH_OPTIONS)}")
+    if cam.get("type", "orbit") not in PATH_TYPES:
+        c.fail("camera.type", f"unknown camera path type {cam.get('type')!r}; use one of {', '.join(PATH_TYPES)}")
     spec.camera = dict(cam)
     _check_unique_ids(c, spec)
     return spec
@@ -165,16 +177,32 @@ def _material(c: _Ctx, m, key) -> dict:
         return {"type": m}
     if not isinstance(m, dict):
         c.fail(f"{key}.texture", f"must be a texture type name or a mapping, got {m!r}")
-    from arkit.synthetic.textures import TEXTURE_TYPES
+    from arkit.synthetic.textures import TEXTURE_TYPES, texture_options
 
-    if m.get("type", "noise") not in TEXTURE_TYPES:
-        c.fail(f"{key}.texture.type", f"unknown texture type {m.get('type')!r}; use one of {', '.join(TEXTURE_TYPES)}")
+    kind = m.get("type", "noise")
+    if kind not in TEXTURE_TYPES:
+        c.fail(f"{key}.texture.type", f"unknown texture type {kind!r}; use one of {', '.join(TEXTURE_TYPES)}")
+    c.check_keys(m, texture_options(kind), f"{key}.texture")
     return dict(m)
 
 
 def _check_unique_ids(c: _Ctx, spec: SceneSpec) -> None:
     seen = {}
-    for m in spec.all_markers():
+    markers = spec.all_markers()
+    if markers:
+        from arkit.synthetic.textures import aruco_dictionary
+
+        sizes = {}
+        for m in markers:
+            if m.dictionary not in sizes:
+                try:
+                    sizes[m.dictionary] = aruco_dictionary(m.dictionary).bytesList.shape[0]
+                except SceneFileError as e:
+                    c.fail("marker_dictionary", str(e).split(": ", 1)[-1])
+            if not 0 <= m.marker_id < sizes[m.dictionary]:
+                c.fail(m.board and f"boards[{m.board}]" or "markers",
+                       f"marker id {m.marker_id} is out of range for {m.dictionary} (0..{sizes[m.dictionary] - 1})")
+    for m in markers:
         key = (m.dictionary, m.marker_id)
         if key in seen:
             c.fail("markers", f"marker id {m.marker_id} ({m.dictionary}) is used twice "

@@ -51,7 +51,7 @@ def _freeze(material: dict) -> str:
     return json.dumps(material, sort_keys=True, default=str)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=24)
 def _cached_texture(material_json: str, width_m: float, height_m: float, seed: int, px_per_m: float, base_dir):
     from arkit.synthetic.textures import make_texture
 

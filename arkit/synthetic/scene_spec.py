@@ -369,6 +369,39 @@ class SceneSpec:
         out += list(self.surfaces_extra)
         return out
 
+    def clearance_violations(self, positions, margin_m: float = 0.05) -> list:
+        """Describe camera positions that are outside the room or inside/too close to a box.
+
+        Parameters
+        ----------
+        positions : (N, 3) float64
+            Camera centres in world coordinates.
+        margin_m : float
+            Required distance from box volumes and room walls.
+
+        Returns
+        -------
+        list of str
+            One message per offending object (empty when the path is clear).
+        """
+        P = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+        out = []
+        if self.room is not None:
+            X, Y, Z = (float(v) for v in self.room.size)
+            cx, cz = (float(v) for v in self.room.center_xz)
+            inside = ((np.abs(P[:, 0] - cx) < X / 2 - margin_m) & (np.abs(P[:, 2] - cz) < Z / 2 - margin_m)
+                      & (P[:, 1] > margin_m) & (P[:, 1] < Y - margin_m))
+            if not inside.all():
+                out.append(f"{int((~inside).sum())} camera positions are outside the room (or within {margin_m} m of it)")
+        for b in self.boxes:
+            local = transform_points(np.linalg.inv(b.T_world_box), P)
+            sx, sy, sz = b.size
+            hit = ((np.abs(local[:, 0]) < sx / 2 + margin_m) & (np.abs(local[:, 2]) < sz / 2 + margin_m)
+                   & (local[:, 1] > -margin_m) & (local[:, 1] < sy + margin_m))
+            if hit.any():
+                out.append(f"{int(hit.sum())} camera positions are inside or within {margin_m} m of {b.kind} {b.name!r}")
+        return out
+
     def to_dict(self) -> dict:
         """JSON-ready description (what ``scene.json`` holds)."""
         surfaces = self.surfaces()

@@ -312,6 +312,25 @@ def make_texture(material: dict, width_m: float, height_m: float, seed: int, px_
     ppm = float(m.pop("px_per_m", px_per_m))
     h, w = texture_size_px(width_m, height_m, ppm, max_px=int(m.pop("max_px", max_px)))
     size = (width_m, height_m)
+    try:
+        return _dispatch(kind, m, h, w, size, seed, base_dir)
+    except TypeError as e:  # an option the texture type does not take
+        raise SceneFileError("<recipe>", f"bad option for texture type {kind!r}: {e}") from None
+
+
+def texture_options(kind: str) -> set:
+    """Keys a material of texture type ``kind`` may hold (for recipe validation)."""
+    import inspect
+
+    common = {"type", "seed", "px_per_m", "max_px"}
+    fn = {"noise": noise_texture, "tiles": tiles_texture, "planks": planks_texture, "bricks": bricks_texture,
+          "checker": checker_texture, "poster": poster_texture}.get(kind)
+    if fn is None:
+        return common | ({"color"} if kind == "solid" else {"path"} if kind == "image" else set())
+    return common | (set(inspect.signature(fn).parameters) - {"h", "w", "size_m", "seed"})
+
+
+def _dispatch(kind, m, h, w, size, seed, base_dir) -> np.ndarray:
     if kind == "solid":
         img = np.empty((h, w, 3), np.uint8)
         img[:] = (_rgb(m.get("color", (0.7, 0.7, 0.7))) * 255).astype(np.uint8)

@@ -59,6 +59,19 @@ def pose_from_corners(corners_world) -> tuple:
     return from_rt(np.stack([x, y, z], axis=1), c.mean(axis=0)), size
 
 
+def _check_board(what: str, nx, ny, dictionary: str, first_id: int, n_markers: int, **lengths_m) -> None:
+    """Raise :class:`ArkitError` for board parameters OpenCV would reject."""
+    if int(nx) < 1 or int(ny) < 1 or (what.startswith("charuco") and int(nx) * int(ny) < 4):
+        raise ArkitError(f"{what}: the board needs more squares/markers, got {nx}x{ny}")
+    for key, value in lengths_m.items():
+        if not float(value) > 0:
+            raise ArkitError(f"{what}: {key} must be positive metres, got {value}")
+    n_dict = get_dictionary(dictionary).bytesList.shape[0]
+    if int(first_id) < 0 or int(first_id) + n_markers > n_dict:
+        raise ArkitError(f"{what}: ids {first_id}..{int(first_id) + n_markers - 1} do not fit in {dictionary} "
+                         f"(ids 0..{n_dict - 1}); use a smaller first_id or a larger dictionary")
+
+
 @dataclass(frozen=True)
 class MarkerPlacement:
     """One marker of a map: its id, side length (metres) and ``T_world_marker`` (4, 4)."""
@@ -167,6 +180,8 @@ class MarkerMap:
                    dictionary: str = "DICT_6X6_250", first_id: int = 0) -> "MarkerMap":
         """OpenCV's ``GridBoard`` layout (ids row by row from ``first_id``), in the world X-Z plane."""
         name = canonical_dictionary_name(dictionary)
+        _check_board(f"grid board {markers_x}x{markers_y}", markers_x, markers_y, name, first_id,
+                     markers_x * markers_y, marker_length_m=marker_length_m, separation_m=separation_m)
         ids = np.arange(first_id, first_id + markers_x * markers_y, dtype=np.int32)
         board = cv2.aruco.GridBoard((int(markers_x), int(markers_y)), float(marker_length_m), float(separation_m),
                                     get_dictionary(name), ids)
@@ -180,6 +195,11 @@ class MarkerMap:
         :meth:`charuco_corners_world`); ids run from ``first_id``."""
         name = canonical_dictionary_name(dictionary)
         n_markers = (int(squares_x) * int(squares_y)) // 2
+        _check_board(f"charuco board {squares_x}x{squares_y}", squares_x, squares_y, name, first_id, n_markers,
+                     square_length_m=square_length_m, marker_length_m=marker_length_m)
+        if not marker_length_m < square_length_m:
+            raise ArkitError(f"charuco board: marker_length_m ({marker_length_m}) must be smaller than "
+                             f"square_length_m ({square_length_m})")
         ids = np.arange(first_id, first_id + n_markers, dtype=np.int32)
         board = cv2.aruco.CharucoBoard((int(squares_x), int(squares_y)), float(square_length_m),
                                        float(marker_length_m), get_dictionary(name), ids)

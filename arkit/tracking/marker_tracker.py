@@ -126,20 +126,27 @@ class MarkerTracker(Tracker):
         for d in dets:
             counts[d.marker_id] = counts.get(d.marker_id, 0) + 1
         dets = [d for d in dets if counts[d.marker_id] == 1]  # a duplicated id is ambiguous
+        # single-marker poses for markers the map does not know (map markers use the joint pose)
         singles = {}
         for d in dets:
+            if d.marker_id in self._map:
+                continue
             try:
                 singles[d.marker_id] = estimate_marker_pose_candidates(d.corners_px, self.size_of(d.marker_id), intr)
             except ArkitError as e:
                 log.debug("marker %d: %s", d.marker_id, e)
-        dets = [d for d in dets if singles.get(d.marker_id)]
+        dets = [d for d in dets if d.marker_id in self._map or singles.get(d.marker_id)]
 
         if len(self._map) == 0 and dets:
             self._seed_world(dets, singles)
 
-        joint = self._map.estimate_camera_pose_detailed(dets, intr, outlier_px=self.outlier_px) if dets else None
-        if joint is not None and self._map.charuco is not None:
-            joint = refine_with_charuco(self._map, frame.image_rgb, dets, intr, joint, self.outlier_px)
+        try:
+            joint = self._map.estimate_camera_pose_detailed(dets, intr, outlier_px=self.outlier_px) if dets else None
+            if joint is not None and self._map.charuco is not None:
+                joint = refine_with_charuco(self._map, frame.image_rgb, dets, intr, joint, self.outlier_px)
+        except cv2.error as e:  # degenerate geometry must not stop the stream
+            log.warning("frame %d: marker pose estimation failed (%s)", frame.index, e)
+            joint = None
         if joint is None:
             if self._filter is not None:
                 self._filter.reset()
@@ -190,11 +197,11 @@ class MarkerTracker(Tracker):
         per_marker = (joint.per_marker_rms_px or {}) if joint is not None else {}
         for d in dets:
             mid = d.marker_id
-            T_camera_marker, rms = singles[mid][0]
             if mid in self._map:
                 T_world_marker = self._map.placement(mid).T_world_marker
-                rms = per_marker.get(mid, rms)
+                rms = per_marker.get(mid, singles[mid][0][1] if mid in singles else float("nan"))
             else:
+                T_camera_marker, rms = singles[mid][0]
                 T_world_marker = T_world_camera @ T_camera_marker
             tid = f"marker:{mid}"
             (updated if tid in self._markers else added).append(tid)

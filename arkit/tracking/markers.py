@@ -326,7 +326,6 @@ class MarkerDetector:
         return f"MarkerDetector({self.dictionary_name!r}, refine={self.refine!r})"
 
 
-
 def refine_corners_lines(gray, corners_px, cells: int = 8, intrinsics: Optional[Intrinsics] = None,
                          min_contrast: float = 15.0, max_shift_px: float = 2.0) -> np.ndarray:
     """Refine one marker's corners by fitting straight lines to its four outer edges.

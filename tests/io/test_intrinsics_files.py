@@ -167,3 +167,23 @@ def test_opencv_xml_round_trip_and_fisheye(tmp_path):
     p = save_intrinsics(fish, tmp_path / "calib.xml", opencv=True)
     assert p.read_text().lstrip().startswith("<?xml")
     assert load_intrinsics(p) == fish
+
+
+def test_bare_matrix_text_files(tmp_path):
+    a = tmp_path / "camera-intrinsics.txt"
+    a.write_text("585 0 320\n0 585 240\n0 0 1\n")
+    with pytest.raises(IntrinsicsError, match="pass it"):
+        load_intrinsics(a)
+    assert load_intrinsics(a, 640, 480) == Intrinsics(640, 480, 585, 585, 320, 240)
+    b = tmp_path / "camera_matrix.csv"
+    b.write_text("1450.5,0.0,960.1\n0.0,1450.5,720.2\n0.0,0.0,1.0\n")
+    assert load_intrinsics(b, 1920, 1440).cy == pytest.approx(720.2)
+    c = tmp_path / "bad.txt"
+    c.write_text("585 0 320\n0 585 240\n")
+    with pytest.raises(IntrinsicsError, match="must hold a mapping"):
+        load_intrinsics(c)
+
+
+def test_real_sevenscenes_intrinsics(shared_data):
+    K = load_intrinsics(shared_data("sevenscenes_redkitchen_a", "camera-intrinsics.txt"), 640, 480)
+    assert (K.fx, K.fy, K.cx, K.cy) == (585, 585, 320, 240)

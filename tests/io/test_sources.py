@@ -28,6 +28,8 @@ def test_dispatch_video_folder_glob_tum(tmp_path, make_video, pattern):
     assert isinstance(open_source(folder, intrinsics=K), ImageFolderSource)
     g = open_source(str(folder / "*.png"), intrinsics=K, fps=10)
     assert isinstance(g, ImageFolderSource) and g.fps == 10 and len(list(g)) == 3
+    with pytest.raises(SourceError, match="does not take the option.*depth_scale.*accepts: .*fps"):
+        open_source(folder, intrinsics=K, depth_scale=1000)
     single = open_source(folder / "1.png", intrinsics=K)
     assert len(list(single)) == 1
     (folder / "rgb.txt").write_text("".join(f"{i}.0 {i}.png\n" for i in range(3)))

@@ -147,3 +147,33 @@ def test_gl_render_after_close_raises(gl_renderer_640):
     r.close()
     with pytest.raises(RendererError):
         r.render([DrawItem(box_mesh(), from_rt(t=[0, 0, 0.5]))], Intrinsics(32, 24, 30, 30, 16, 12), np.eye(4))
+
+
+def test_gl_mesh_cache_follows_mesh_identity(gl_renderer_640):
+    import dataclasses
+    import gc
+
+    from arkit.render import GLRenderer
+
+    r = GLRenderer(640, 480)  # its own cache, untouched by other tests' meshes
+    T_wc = np.eye(4)
+    item_pose = from_rt(t=[0, 0, 0.5])
+    red = box_mesh((0.1, 0.1, 0.1), (1, 0, 0), unlit=True)
+    out = r.render([DrawItem(red, item_pose)], K, T_wc)
+    assert tuple(out.rgba[int(K.cy), int(K.cx)]) == (255, 0, 0, 255)
+    # a copy with the same key but other colours must not reuse the cached buffers
+    blue = dataclasses.replace(red, colors=np.tile([0.0, 0.0, 1.0, 1.0], (len(red.vertices), 1)))
+    assert blue.key == red.key
+    out = r.render([DrawItem(blue, item_pose)], K, T_wc)
+    assert tuple(out.rgba[int(K.cy), int(K.cx)]) == (0, 0, 255, 255)
+    # GPU copies of meshes that were garbage-collected are released at the next frame
+    n_before = len(r._meshes)
+    tmp = sphere_mesh(0.05, (1, 1, 1), 1)
+    r.render([DrawItem(tmp, item_pose)], K, T_wc)
+    assert len(r._meshes) == n_before + 1
+    del tmp
+    gc.collect()
+    r.render([], K, T_wc)
+    r.render([DrawItem(blue, item_pose)], K, T_wc)
+    assert len(r._meshes) == n_before
+    r.close()

@@ -16,7 +16,11 @@ FACE_COLORS = [(1, 0, 0), (0, 1, 1), (0, 1, 0), (1, 0, 1), (0, 0, 1), (1, 1, 0)]
 def _cv_project(points_world, T_wc, intr=K):
     T_cw = invert(T_wc)
     rvec, _ = cv2.Rodrigues(T_cw[:3, :3])
-    uv, _ = cv2.projectPoints(np.asarray(points_world, float), rvec, T_cw[:3, 3], intr.K, intr.dist_coeffs)
+    pts = np.asarray(points_world, float).reshape(-1, 1, 3)
+    if intr.model == "fisheye" and intr.has_distortion:
+        uv, _ = cv2.fisheye.projectPoints(pts, rvec, T_cw[:3, 3], intr.K, intr.dist_coeffs)
+    else:
+        uv, _ = cv2.projectPoints(pts, rvec, T_cw[:3, 3], intr.K, intr.dist_coeffs)
     return uv.reshape(-1, 2)
 
 
@@ -179,10 +183,17 @@ def test_intrinsics_size_mismatch_raises(gl_renderer_640, sw_renderer_640):
             r.render([], bad, np.eye(4))
 
 
+DISTORTED = {
+    "radtan": Intrinsics(640, 480, 500.0, 498.0, 318.0, 244.0, (-0.28, 0.09, 0.0012, -0.0008, -0.01)),
+    "fisheye": Intrinsics(640, 480, 420.0, 421.0, 322.0, 238.0, (0.08, -0.02, 0.004, -0.001), "fisheye"),
+}
+
+
+@pytest.mark.parametrize("model", ["radtan", "fisheye"])
 @pytest.mark.parametrize("which", ["gl", "software"])
-def test_distorted_intrinsics_register_with_cv2(which, gl_renderer_640, sw_renderer_640):
+def test_distorted_intrinsics_register_with_cv2(which, model, gl_renderer_640, sw_renderer_640):
     r = gl_renderer_640 if which == "gl" else sw_renderer_640
-    Kd = Intrinsics(640, 480, 500.0, 498.0, 318.0, 244.0, (-0.28, 0.09, 0.0012, -0.0008, -0.01))
+    Kd = DISTORTED[model]
     T_wc = np.eye(4)
     # small balls spread over the field of view, incl. the strongly distorted corners
     xs, ys = np.meshgrid(np.linspace(-0.55, 0.55, 5), np.linspace(-0.42, 0.42, 4))

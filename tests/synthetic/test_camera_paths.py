@@ -109,3 +109,20 @@ def test_bad_path_options_raise():
         make_camera_path({"radius": 3})
     with pytest.raises(ArkitError, match="distance_m"):
         make_camera_path({"distance_m": [1.0, 0.5]})
+
+
+@pytest.mark.parametrize("name", ["marker_room", "marker_board", "textured_room", "turn_away"])
+def test_builtin_paths_stay_in_the_room_and_clear_of_furniture(name):
+    spec = load_recipe(name)
+    for seed in (0, 1, 2):
+        for frames in (300, 900):
+            p = make_camera_path(spec.camera, duration_s=frames / FPS, seed=seed)
+            problems = spec.clearance_violations(p.frames(frames)[1][:, :3, 3], margin_m=0.1)
+            assert problems == [], f"{name} seed {seed} {frames} frames: {problems}"
+
+
+def test_clearance_check_finds_a_camera_inside_a_box():
+    spec = load_recipe("textured_room")  # table at the origin, 0.75 m high
+    assert spec.clearance_violations([[0.0, 0.5, 0.0]]) != []
+    assert spec.clearance_violations([[0.0, 30.0, 0.0]]) != []  # above the ceiling
+    assert spec.clearance_violations([[0.0, 1.5, 1.5]]) == []

@@ -102,6 +102,14 @@ def test_bad_recipes_raise_scene_file_errors(tmp_path):
                                  {"id": 1, "size": 0.1, "position": [1, 0, 0]}]})
     with pytest.raises(SceneFileError, match="texture type"):
         load_recipe({"room": {"floor": {"type": "marble"}}})
+    with pytest.raises(SceneFileError, match="room.floor.texture"):
+        load_recipe({"room": {"floor": {"type": "tiles", "tile_size": 0.3}}})
+    with pytest.raises(SceneFileError, match="camera"):
+        load_recipe({"camera": {"type": "orbit", "radius": 2.0}})
+    with pytest.raises(SceneFileError, match="out of range"):
+        load_recipe({"markers": [{"id": 250, "size": 0.1, "position": [0, 0, 0]}]})
+    with pytest.raises(SceneFileError, match="unknown marker dictionary"):
+        load_recipe({"markers": [{"id": 1, "size": 0.1, "position": [0, 0, 0], "dictionary": "DICT_9X9"}]})
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmarkers: [\n")
     with pytest.raises(SceneFileError, match="bad.yaml"):

@@ -152,3 +152,15 @@ def test_real_charuco_photo_joint_pose(shared_data):
         poses.append(T_wc)
     # the two photos are taken from (nearly) the same place; the occluded one agrees
     assert np.linalg.norm(poses[0][:3, 3] - poses[1][:3, 3]) < 0.02
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MarkerMap.grid_board(5, 7, 0.04, 0.0, "DICT_6X6_250"),
+    lambda: MarkerMap.grid_board(0, 7, 0.04, 0.01, "DICT_6X6_250"),
+    lambda: MarkerMap.grid_board(5, 7, 0.04, 0.01, "DICT_4X4_50", first_id=20),
+    lambda: MarkerMap.charuco_board(5, 7, 0.02, 0.04, "DICT_6X6_250"),
+    lambda: MarkerMap.charuco_board(1, 1, 0.04, 0.02, "DICT_6X6_250"),
+])
+def test_bad_board_parameters_raise_arkit_errors(make):
+    with pytest.raises(ArkitError):
+        make()

@@ -7,6 +7,8 @@ for 120 frames. The result is an ordinary TUM RGB-D folder with depth and ground
 
 from __future__ import annotations
 
+import sys
+
 from arkit.core.errors import SourceError
 from arkit.io.sources import register_reader
 
@@ -33,10 +35,24 @@ def open_builtin(uri: str, intrinsics=None, **options):
         raise SourceError(f"'{uri}': use builtin:<recipe> or builtin:<recipe>:<frames>")
     from arkit.core.errors import ArkitError
 
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        # Only called while the sequence is being generated (the first time).
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", desc=f"generating {uri} (first run only)", file=sys.stderr)
+        bar.update(done - bar.n)
+
     try:
-        folder = ensure_builtin_sequence(name, num_frames=frames, width=640, height=480)
+        folder = ensure_builtin_sequence(name, num_frames=frames, width=640, height=480, progress=progress)
     except ArkitError as e:
         raise SourceError(f"'{uri}': {e}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     if intrinsics is not None:
         return TumRgbdSource(folder, intrinsics=intrinsics, **options)
     return TumRgbdSource(folder, **options)

@@ -29,7 +29,7 @@ from arkit.core.camera import Intrinsics
 from arkit.core.errors import InputFileError, SourceError
 from arkit.core.frame import Frame
 from arkit.core.pose import quat_wxyz_to_matrix
-from arkit.io.intrinsics_files import resolve_intrinsics
+from arkit.io.intrinsics_files import load_intrinsics, resolve_intrinsics
 from arkit.io.source_base import FrameSource
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,7 @@ class StrayScannerSource(FrameSource):
             cm = self.folder / "camera_matrix.csv"
             if not cm.is_file():
                 raise SourceError(f"{self.folder} has no camera_matrix.csv; pass intrinsics=")
-            try:
-                K = np.loadtxt(cm, delimiter=",", dtype=np.float64)
-            except ValueError as e:
-                raise InputFileError(f"{cm}: cannot read a 3x3 matrix ({e})") from None
-            if K.shape != (3, 3):
-                raise InputFileError(f"{cm}: expected a 3x3 matrix, got shape {K.shape}")
-            intrinsics = Intrinsics.from_matrix(K, w, h)
+            intrinsics = load_intrinsics(cm, w, h)  # a bare 3x3 matrix for the video's size
         K0 = resolve_intrinsics(intrinsics, w, h, what=f"video {self.folder / 'rgb.mp4'}")
         self._video_intrinsics = K0
         if resize_to is not None:
