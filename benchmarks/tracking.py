@@ -173,6 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-kitti", action="store_true")
     ap.add_argument("--no-open3d", action="store_true")
     args = ap.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (shared machine: compare ratios)")
     bench_rgbd(args.frames, not args.no_open3d)
     if not args.no_kitti:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     session = Session.from_scene(sf, render=False)
     with open_source(uri, intrinsics=intrinsics) as source, session:
         summary = record(session, source, args.out, lossless=args.lossless, crf=args.crf, overwrite=args.overwrite,
-                         max_frames=args.max_frames, progress=not args.no_progress, scene=str(args.scene))
+                         max_frames=args.max_frames, progress=not args.no_progress,
+                         scene=str(Path(args.scene).resolve()))
     cover = 100.0 * summary.tracked_frames / max(summary.frames, 1)
     print(f"recorded {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} frames per second, "
           f"tracked {cover:.0f}%) to {summary.path}")

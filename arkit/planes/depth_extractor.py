@@ -144,8 +144,8 @@ class DepthPlaneResult:
     ----------
     planes : tuple of DepthPlane
         Largest first.
-    labels : (H, W) int32
-        Index into ``planes`` per pixel, -1 where no plane.
+    labels : (H, W) int16
+        Index into ``planes`` per pixel, -1 where no plane (read-only).
     timings_ms : dict
         Stage name -> milliseconds.
     """
@@ -155,8 +155,8 @@ class DepthPlaneResult:
     timings_ms: dict = field(default_factory=dict)
 
 
-def _check_depth(depth_m, intrinsics: Intrinsics) -> np.ndarray:
-    """Validate and return float32 depth with every invalid value set to 0."""
+def _check_depth(depth_m, intrinsics: Intrinsics) -> None:
+    """Raise a clear error unless ``depth_m`` is a 2-D float array of the intrinsics' size."""
     if not isinstance(intrinsics, Intrinsics):
         raise IntrinsicsError(f"intrinsics must be an arkit.Intrinsics, got {type(intrinsics).__name__}")
     if not isinstance(depth_m, np.ndarray):
@@ -169,9 +169,6 @@ def _check_depth(depth_m, intrinsics: Intrinsics) -> np.ndarray:
             "(e.g. uint16 / 1000 for Kinect, / 5000 for TUM)"
         )
     intrinsics.check_image(depth_m, what="depth image")
-    d = depth_m.astype(np.float32, copy=True)
-    d[~np.isfinite(d) | (d < 0)] = 0.0
-    return d
 
 
 class DepthPlaneExtractor:
@@ -246,30 +243,30 @@ class DepthPlaneExtractor:
         """
         t0 = _clock()
         p = self.params
-        depth = _check_depth(depth_m, self.intrinsics)
-        H, W = depth.shape
-        valid_any = depth > 0
-        empty = DepthPlaneResult((), np.full((H, W), -1, np.int32), {"total": 0.0})
-        if not valid_any.any():
-            return empty
-        sub = depth[::4, ::4]
+        _check_depth(depth_m, self.intrinsics)
+        H, W = depth_m.shape
+        empty = DepthPlaneResult((), np.full((H, W), -1, np.int16), {"total": 0.0})
+
+        # 1. cell moments --------------------------------------------------------------------
+        Z = self._to_cells(depth_m.astype(np.float32, copy=False))   # a copy, cell-major
+        Z[~((Z > 0) & (Z < np.inf))] = 0.0                         # NaN, inf, negative: invalid
+        sub = Z[::5]
         sub = sub[sub > 0]
-        med = float(np.median(sub)) if len(sub) else float(np.median(depth[valid_any]))
+        if len(sub) == 0:
+            sub = Z[Z > 0]
+            if len(sub) == 0:
+                return empty
+        med = float(np.median(sub))
         if med > MAX_PLAUSIBLE_MEDIAN_DEPTH_M:
             raise FrameError(
                 f"median depth is {med:.1f} m: the depth is probably in millimetres (or raw sensor units); "
                 "pass float32 metres (e.g. uint16 / 1000 for Kinect, / 5000 for TUM)"
             )
-
-        # 1. cell moments --------------------------------------------------------------------
-        Z = self._to_cells(depth)
         X = self._rx * Z
         Y = self._ry * Z
         cs2 = Z.shape[1]
         S = _moment_sums(X, Y, Z)                         # (Ncell, 10) float64
         n = S[:, 0]
-        thr = _cell_sigma(Z, p)
-        thr[Z <= 0] = 0.0
         t1 = _clock()
 
         # 2. per-cell planes -----------------------------------------------------------------
@@ -308,9 +305,9 @@ class DepthPlaneExtractor:
         pc, pr = pc[order_c], pr[order_c]
         cover = np.bincount(pc, minlength=Z.shape[0])
         whole = (own[pc] == pr) & (cover[pc] == 1)
-        label = np.full(Z.shape, -1, np.int32)
+        label = np.full(Z.shape, -1, np.int16)
         wc, wr = pc[whole], pr[whole]
-        label[wc] = np.where(Z[wc] > 0, wr[:, None].astype(np.int32), -1)
+        label[wc] = np.where(Z[wc] > 0, wr[:, None].astype(np.int16), np.int16(-1))
         pc, pr = pc[~whole], pr[~whole]
         nR = np.array([r[1] for r in regions], np.float32)
         oR = np.array([r[2] for r in regions], np.float32)
@@ -321,8 +318,8 @@ class DepthPlaneExtractor:
         ratio *= Zp
         ratio += oR[pr, None]
         np.abs(ratio, out=ratio)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio /= thr[pc]                                       # invalid depth: thr 0 -> inf
+        ratio /= _cell_sigma(Zp, p)
+        ratio[Zp <= 0] = np.inf
         new_cell = np.r_[True, pc[1:] != pc[:-1]] if len(pc) else np.zeros(0, bool)
         starts = np.flatnonzero(new_cell)
         group = np.cumsum(new_cell) - 1
@@ -331,14 +328,14 @@ class DepthPlaneExtractor:
             # j-th pair of every cell is handled at once (j < number of regions reaching a cell)
             rank = np.arange(len(pc)) - starts[group]
             best = ratio[starts]
-            lab_hit = np.where(best < 1.0, pr[starts, None].astype(np.int32), -1)
+            lab_hit = np.where(best < 1.0, pr[starts, None].astype(np.int16), np.int16(-1))
             for j in range(1, int(rank.max()) + 1):
                 rows = np.flatnonzero(rank == j)
                 g = group[rows]
                 rj = ratio[rows]
                 better = rj < best[g]
                 best[g] = np.where(better, rj, best[g])
-                lab_hit[g] = np.where(better & (rj < 1.0), pr[rows, None].astype(np.int32), lab_hit[g])
+                lab_hit[g] = np.where(better & (rj < 1.0), pr[rows, None].astype(np.int16), lab_hit[g])
             label[pc[starts]] = lab_hit
         t4 = _clock()
 
@@ -357,9 +354,14 @@ class DepthPlaneExtractor:
                 SR += _region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
         keep = np.flatnonzero(tot >= p.min_inliers_px)
         keep = keep[np.argsort(-tot[keep], kind="stable")]
-        remap = np.full(R + 1, -1, np.int32)
-        remap[keep] = np.arange(len(keep), dtype=np.int32)
-        labels_img = self._from_cells(remap[label], -1)            # label -1 indexes the final -1
+        t5 = _clock()
+        if len(keep) == R and np.array_equal(keep, np.arange(R)):
+            lab = label
+        else:
+            remap = np.full(R + 1, -1, np.int16)
+            remap[keep] = np.arange(len(keep), dtype=np.int16)
+            lab = remap[label]                                     # label -1 indexes the final -1
+        labels_img = self._from_cells(lab, -1)
         labels_img.setflags(write=False)
         planes = []
         if len(keep):
@@ -368,9 +370,10 @@ class DepthPlaneExtractor:
             for j, k in enumerate(keep):
                 planes.append(DepthPlane(nrm[j], float(off[j]), int(tot[k]), mu[j],
                                          float(np.sqrt(max(lam[j, 0], 0.0))), _labels=labels_img, _index=j))
-        t5 = _clock()
+        t6 = _clock()
         timings = {"moments": 1e3 * (t1 - t0), "cell_fit": 1e3 * (t2 - t1), "regions": 1e3 * (t3 - t2),
-                   "pixels": 1e3 * (t4 - t3), "refit": 1e3 * (t5 - t4), "total": 1e3 * (t5 - t0)}
+                   "pixels": 1e3 * (t4 - t3), "refit": 1e3 * (t5 - t4), "labels": 1e3 * (t6 - t5),
+                   "total": 1e3 * (t6 - t0)}
         return DepthPlaneResult(tuple(planes), labels_img, timings)
 
 

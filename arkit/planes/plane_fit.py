@@ -28,17 +28,14 @@ def moments_of_points(points) -> np.ndarray:
 def covariance_from_moments(S) -> tuple:
     """Means (N, 3) and covariances (N, 3, 3) float64 from moment sums (N, 10)."""
     S = np.asarray(S, dtype=np.float64).reshape(-1, 10)
-    n = np.maximum(S[:, 0], 1e-12)
-    mu = S[:, 1:4] / n[:, None]
-    xx, xy, xz, yy, yz, zz = (S[:, i] / n for i in range(4, 10))
-    C = np.empty((len(S), 3, 3))
-    C[:, 0, 0] = xx - mu[:, 0] * mu[:, 0]
-    C[:, 0, 1] = C[:, 1, 0] = xy - mu[:, 0] * mu[:, 1]
-    C[:, 0, 2] = C[:, 2, 0] = xz - mu[:, 0] * mu[:, 2]
-    C[:, 1, 1] = yy - mu[:, 1] * mu[:, 1]
-    C[:, 1, 2] = C[:, 2, 1] = yz - mu[:, 1] * mu[:, 2]
-    C[:, 2, 2] = zz - mu[:, 2] * mu[:, 2]
+    n = np.maximum(S[:, 0], 1e-12)[:, None]
+    mu = S[:, 1:4] / n
+    C = S[:, _SYM].reshape(-1, 3, 3) / n[:, :, None] - mu[:, :, None] * mu[:, None, :]
     return mu, C
+
+
+#: Columns of a moment row that form the 3x3 second-moment matrix.
+_SYM = np.array([4, 5, 6, 5, 7, 8, 6, 8, 9])
 
 
 def eigh_smallest_3x3(C):

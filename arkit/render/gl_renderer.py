@@ -162,7 +162,8 @@ class GLRenderer(Renderer):
             h, w = tex.shape[:2]
             g.texture = ctx.texture((w, h), 4, tex.tobytes(), alignment=1)
             g.texture.build_mipmaps()
-            g.texture.filter = (self._mgl.LINEAR_MIPMAP_NEAREST, self._mgl.LINEAR)
+            g.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
+            g.texture.anisotropy = 8.0
             # wrap only textures that tile: an image on a quad must not bleed across its edges
             tiles = bool(np.any(mesh.uv < -1e-4) or np.any(mesh.uv > 1.0 + 1e-4))
             g.texture.repeat_x = g.texture.repeat_y = tiles

@@ -258,12 +258,12 @@ class MarkerMap:
 
     def estimate_camera_pose_detailed(self, detections, intrinsics: Intrinsics, *,
                                       outlier_px: float = 3.0, refine: bool = True,
-                                      max_seeds: int = 8) -> Optional[JointPose]:
+                                      max_seeds: int = 6) -> Optional[JointPose]:
         """Joint camera pose with outlier rejection.
 
-        1. the ``max_seeds`` largest visible map markers give IPPE candidates ``T_camera_world``;
-           the candidate with the lowest median per-marker corner error over all markers is the
-           start;
+        1. the largest visible map markers (at least two, at most ``max_seeds``, until one
+           candidate has a median error below 1 px) give IPPE candidates ``T_camera_world``; the
+           candidate with the lowest median per-marker corner error over all markers is the start;
         2. markers whose RMS corner error exceeds ``max(outlier_px, 3 * median)`` are rejected;
         3. ``cv2.solvePnP`` (iterative, from the start) on all inlier corners, then LM refinement;
            rejection and refinement are repeated once.
@@ -286,15 +286,26 @@ class MarkerMap:
         P_all = self.object_points(ids.tolist()).reshape(-1, 4, 3)  # (N, 4, 3) world corners
         Q_all = np.stack([dets[i].corners_px for i in ids.tolist()])  # (N, 4, 2) image corners
 
+        P_flat, Q_flat = P_all.reshape(-1, 3), Q_all.reshape(-1, 2)
+        f, c = np.array([intrinsics.fx, intrinsics.fy]), np.array([intrinsics.cx, intrinsics.cy])
+
         def per_marker(T_camera_world):  # (N,) RMS corner error of every marker, one projection
-            uv = intrinsics.project(P_all.reshape(-1, 3) @ T_camera_world[:3, :3].T + T_camera_world[:3, 3])
-            e = np.sqrt(np.mean(np.sum((uv - Q_all.reshape(-1, 2)) ** 2, axis=1).reshape(-1, 4), axis=1))
+            Pc = P_flat @ T_camera_world[:3, :3].T + T_camera_world[:3, 3]
+            if intrinsics.has_distortion:
+                uv = intrinsics.project(Pc)
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    uv = Pc[:, :2] / Pc[:, 2:3] * f + c
+                uv[Pc[:, 2] <= 0] = np.nan
+            e = np.sqrt(((uv - Q_flat) ** 2).sum(axis=1).reshape(-1, 4).mean(axis=1))
             return np.where(np.isfinite(e), e, np.inf)
 
         best, best_score, ambiguity = None, float("inf"), 0.0
         # seeds: the largest markers in the image (their single poses are the most reliable)
         perimeter = np.linalg.norm(Q_all - np.roll(Q_all, -1, axis=1), axis=2).sum(axis=1)
-        for k in np.argsort(-perimeter, kind="stable")[:max_seeds]:
+        for n_seeds, k in enumerate(np.argsort(-perimeter, kind="stable")[:max_seeds]):
+            if n_seeds >= 2 and best_score <= 1.0:
+                break  # two seeds tried and one already explains every marker
             pl = self.placement(int(ids[k]))
             cands = estimate_marker_pose_candidates(Q_all[k], pl.size_m, intrinsics, refine=len(ids) == 1)
             for T_camera_marker, _ in cands:

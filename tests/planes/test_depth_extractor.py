@@ -40,7 +40,7 @@ def test_synthetic_room_precision_recall_and_accuracy(extractor, view):
 def test_planes_are_consistent(extractor):
     gt = render_depth(room_scene(), K, look_at(*VIEWS[0]), seed=3)
     res = extractor(gt.depth_m)
-    assert res.labels.shape == (480, 640) and res.labels.dtype == np.int32
+    assert res.labels.shape == (480, 640) and res.labels.dtype == np.int16
     assert np.all(res.labels[gt.depth_m == 0] == -1)          # invalid pixels are never inliers
     sizes = [p.num_inliers for p in res.planes]
     assert sizes == sorted(sizes, reverse=True)

@@ -355,6 +355,7 @@ class VisualTracker(Tracker):
         point_ids = np.full(len(feats), -1, np.int64)
         point_ids[kp] = pid
         kf = local_mapping.make_keyframe(m, frame.index, self._T_wc_last, feats, point_ids)
+        m.descriptors[pid] = feats.desc[kp]  # follow the points' appearance as the view changes
         if rgbd:
             local_mapping.points_from_depth(m, kf, self._K, max_depth_m=c.max_depth_m)
         else:
