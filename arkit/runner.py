@@ -143,7 +143,7 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         show = False
     stamps, poses = [], []
     sums = {}
-    bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
     t_start = time.perf_counter()
     try:
         for result in session.run(source):

@@ -196,13 +196,14 @@ def bench_synthetic_sequences(num_frames):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--views", type=int, default=120, help="random views per accuracy case")
+    ap.add_argument("--views", type=int, default=120, help="random views per accuracy case (0 = skip)")
     ap.add_argument("--repeats", type=int, default=20, help="timing repeats")
     ap.add_argument("--sequence-frames", type=int, default=60, help="frames per arkit.synthetic sequence (0 = skip)")
     args = ap.parse_args()
     bench_speed(args.repeats)
-    bench_single_accuracy(args.views)
-    bench_board_accuracy(max(10, args.views // 6))
+    if args.views > 0:
+        bench_single_accuracy(args.views)
+        bench_board_accuracy(max(10, args.views // 6))
     if args.sequence_frames > 0:
         bench_synthetic_sequences(args.sequence_frames)
 

@@ -2,7 +2,7 @@
 
 Prints milliseconds per frame for the GL renderer (render + readback), the software renderer and
 the compositor, for a ~10k-triangle scene filling much of the frame and for a few small overlays,
-and the software/GL ratio. The machine is shared, so compare ratios from one run.
+and the software/GL ratio (medians). The machine is shared, so compare ratios from one run.
 
     .venv/bin/python benchmarks/render.py [--repeat 20]
 """
@@ -51,11 +51,14 @@ def scenes():
 
 
 def _time(fn, repeat):
+    """Median milliseconds per call (robust to other processes on a shared machine)."""
     fn()
-    t = time.perf_counter()
+    times = []
     for _ in range(repeat):
+        t = time.perf_counter()
         fn()
-    return (time.perf_counter() - t) / repeat * 1000.0
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1000.0
 
 
 def _composite_reference(bg, out, real):

@@ -51,20 +51,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for w, h in ((640, 480), (320, 240)):
             K = Intrinsics.from_fov(w, h, 60.0, warn=False)
-            with create_renderer(w, h, backend=args.backend) as r:
-                r.render(items, K, T[0])  # uploads textures
-                n = min(20, args.frames)
-                t0 = time.perf_counter()
-                for i in range(n):
-                    out = r.render(items, K, T[i])
-                t_render = (time.perf_counter() - t0) / n
-                backend = r.backend
+            for samples in (0, 4):
+                with create_renderer(w, h, backend=args.backend, samples=samples) as r:
+                    r.render(items, K, T[0])  # uploads textures
+                    n = min(20, args.frames)
+                    t0 = time.perf_counter()
+                    for i in range(n):
+                        out = r.render(items, K, T[i])
+                    t_render = (time.perf_counter() - t0) / n
+                    backend = r.backend
+                print(f"{w}x{h} [{backend}, samples={samples}] render {t_render * 1e3:.1f} ms/frame")
             t0 = time.perf_counter()
             for i in range(5):
                 write_png(Path(tmp) / f"rgb{i}.png", out.rgba[:, :, :3], 1)
                 write_png(Path(tmp) / f"d{i}.png", encode_depth(out.depth_m), 1)
             t_png = (time.perf_counter() - t0) / 5
-            print(f"{w}x{h} [{backend}] render {t_render * 1e3:.1f} ms/frame, PNG rgb+depth {t_png * 1e3:.1f} ms/frame")
+            print(f"{w}x{h} PNG rgb+depth {t_png * 1e3:.1f} ms/frame")
 
         for w, h in ((640, 480), (320, 240)):
             dt = _time_generate(args.recipe, Path(tmp) / f"seq{w}", args.frames, w, h, args.backend)
@@ -72,7 +74,8 @@ def main() -> None:
                   f"(textures cached) -> {args.frames / dt:.2f} frames/s")
         dt0 = _time_generate(args.recipe, Path(tmp) / "plain", 20, 640, 480, args.backend)
         dt3 = _time_generate(args.recipe, Path(tmp) / "blur", 20, 640, 480, args.backend, motion_blur=3)
-        print(f"motion blur x3 / plain (20 frames 640x480): {dt3 / dt0:.2f}x")
+        dta = _time_generate(args.recipe, Path(tmp) / "aa", 20, 640, 480, args.backend, antialias=True)
+        print(f"motion blur x3 / plain (20 frames 640x480): {dt3 / dt0:.2f}x; antialias / plain: {dta / dt0:.2f}x")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--motion-blur", type=int, default=0, metavar="K", help="average K sub-frames per frame")
     p.add_argument("--exposure-jitter", type=float, default=0.0, metavar="S",
                    help="std of log exposure gain changes (default 0 = none)")
+    p.add_argument("--noise", type=float, default=0.0, metavar="S",
+                   help="additive Gaussian sensor noise, std in 8-bit grey levels (default 0)")
     p.add_argument("--backend", choices=("auto", "gl", "software"), default="auto", help="renderer backend")
     p.add_argument("--texture-res", type=float, default=None, metavar="PX_PER_M",
                    help="texture resolution override in pixels per metre (lower is faster; recipe default 512)")
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                                 motion_blur=args.motion_blur, exposure_jitter=args.exposure_jitter,
                                 overwrite=args.overwrite, plane_ids=args.plane_ids,
                                 texture_px_per_m=args.texture_res, antialias=args.antialias,
-                                progress=progress)
+                                noise_std=args.noise, progress=progress)
     finally:
         bar.close()
     dt = time.perf_counter() - t0

@@ -32,7 +32,8 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.errors import FrameError, IntrinsicsError
 from arkit.core.pose import readonly
-from arkit.planes.plane_fit import covariance_from_moments, fit_planes_from_moments
+from arkit.planes.cell_regions import dilate_cells, grow_regions, region_sums
+from arkit.planes.plane_fit import fit_planes_from_moments
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +215,12 @@ class DepthPlaneExtractor:
     def _from_cells(self, cells: np.ndarray, fill) -> np.ndarray:
         cs = self.params.cell_size_px
         Hc, Wc = self.grid
-        out = np.full((self.intrinsics.height, self.intrinsics.width), fill, dtype=cells.dtype)
-        out[: Hc * cs, : Wc * cs] = cells.reshape(Hc, Wc, cs, cs).transpose(0, 2, 1, 3).reshape(Hc * cs, Wc * cs)
+        H, W = self.intrinsics.height, self.intrinsics.width
+        img = cells.reshape(Hc, Wc, cs, cs).transpose(0, 2, 1, 3).reshape(Hc * cs, Wc * cs)
+        if (Hc * cs, Wc * cs) == (H, W):
+            return img
+        out = np.full((H, W), fill, dtype=cells.dtype)
+        out[: Hc * cs, : Wc * cs] = img
         return out
 
     # -- main entry ---------------------------------------------------------------------------
@@ -249,7 +254,8 @@ class DepthPlaneExtractor:
 
         # 1. cell moments --------------------------------------------------------------------
         Z = self._to_cells(depth_m.astype(np.float32, copy=False))   # a copy, cell-major
-        Z[~((Z > 0) & (Z < np.inf))] = 0.0                         # NaN, inf, negative: invalid
+        np.nan_to_num(Z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)   # NaN, inf, negative: invalid
+        np.maximum(Z, 0.0, out=Z)
         sub = Z[::5]
         sub = sub[sub > 0]
         if len(sub) == 0:
@@ -285,7 +291,7 @@ class DepthPlaneExtractor:
         t2 = _clock()
 
         # 3. regions over the cell grid ------------------------------------------------------
-        regions = _grow_regions(planar, normal, mean, S, self.grid, p)
+        regions = grow_regions(planar, normal, mean, S, self.grid, p)
         t3 = _clock()
         if not regions:
             empty.timings_ms.update(moments=1e3 * (t1 - t0), total=1e3 * (_clock() - t0))
@@ -298,7 +304,7 @@ class DepthPlaneExtractor:
         own = np.full(Z.shape[0], -1)
         for r, (cells, _, _) in enumerate(regions):
             own[cells] = r
-        cand = [_dilate_cells(cells, self.grid) for cells, _, _ in regions]
+        cand = [dilate_cells(cells, self.grid) for cells, _, _ in regions]
         pc = np.concatenate(cand)                                  # pair -> cell
         pr = np.repeat(np.arange(R), [len(c) for c in cand])       # pair -> region
         order_c = np.argsort(pc, kind="stable")
@@ -341,17 +347,17 @@ class DepthPlaneExtractor:
 
         # 5. refit each region with its inlier pixels --------------------------------------
         tot = np.bincount(wr, weights=n[wc], minlength=R)
-        SR = _region_sums(S[wc], wr, R)
+        SR = region_sums(S[wc], wr, R)
         if len(pc):
             inl = lab_hit[group] == pr[:, None]                    # (pairs, cs*cs)
             cnt = inl.sum(axis=1)
             tot += np.bincount(pr, weights=cnt, minlength=R)
             full = (cnt == n[pc]) & (cnt > 0)
             part = np.flatnonzero(~full & (cnt > 0))
-            SR += _region_sums(S[pc[full]], pr[full], R)
+            SR += region_sums(S[pc[full]], pr[full], R)
             if len(part):
                 q = pc[part]
-                SR += _region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
+                SR += region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
         keep = np.flatnonzero(tot >= p.min_inliers_px)
         keep = keep[np.argsort(-tot[keep], kind="stable")]
         t5 = _clock()
@@ -422,180 +428,3 @@ def _cell_sigma(Z, p: DepthPlaneParams) -> np.ndarray:
     """Per-pixel inlier threshold ``inlier_factor * sigma(z)`` (cell-major float32)."""
     z = np.maximum(Z, np.float32(p.noise_z0_m)) - np.float32(p.noise_z0_m)
     return np.float32(p.inlier_factor) * (np.float32(p.noise_a_m) + np.float32(p.noise_b_per_m) * z * z)
-
-
-def _dilate_cells(cells: np.ndarray, grid) -> np.ndarray:
-    """Cell indices of ``cells`` plus their 8-neighbours (sorted, unique)."""
-    Hc, Wc = grid
-    m = np.zeros((Hc + 2, Wc + 2), bool)
-    r, c = np.divmod(cells, Wc)
-    for dr in (0, 1, 2):
-        for dc in (0, 1, 2):
-            m[r + dr, c + dc] = True
-    return np.flatnonzero(m[1:-1, 1:-1].ravel())
-
-
-def _mse_to_planes(S, nrm, off) -> np.ndarray:
-    """Mean squared distance (N,) of point sets with moment sums S (N, 10) to planes (N, 3), (N,)."""
-    mu, C = covariance_from_moments(S)
-    return np.einsum("ni,nij,nj->n", nrm, C, nrm) + (np.einsum("ij,ij->i", nrm, mu) + off) ** 2
-
-
-def _noise2(S, p: DepthPlaneParams) -> np.ndarray:
-    """Expected squared noise (N,) of point sets from their mean depth."""
-    return p.sigma_m(S[:, 3] / np.maximum(S[:, 0], 1.0)) ** 2
-
-
-def _grow_regions(planar, normal, mean, S, grid, p: DepthPlaneParams):
-    """Join adjacent planar cells whose union is still a plane (PEAC-style MSE test).
-
-    Returns [(cell indices, normal, offset)], largest first."""
-    Hc, Wc = grid
-    Ncell = Hc * Wc
-    cos_merge = np.cos(np.radians(p.merge_angle_deg))
-    f2 = p.merge_rms_factor ** 2
-    e2 = _noise2(S, p)
-    idx = np.arange(Ncell).reshape(Hc, Wc)
-    # edges of the cell grid, laid out as pixels of a (2Hc-1, 2Wc-1) image: cell (i, j) at
-    # (2i, 2j), the edge to its right at (2i, 2j+1), the edge below at (2i+1, 2j)
-    ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    ey = np.concatenate([2 * (ea[: Hc * (Wc - 1)] // Wc), 2 * (ea[Hc * (Wc - 1):] // Wc) + 1])
-    ex = np.concatenate([2 * (ea[: Hc * (Wc - 1)] % Wc) + 1, 2 * (ea[Hc * (Wc - 1):] % Wc)])
-    sel = planar[ea] & planar[eb]
-    a, b, ey, ex = ea[sel], eb[sel], ey[sel], ex[sel]
-    ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
-    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
-    Sab = S[a] + S[b]
-    nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
-    nm /= np.linalg.norm(nm, axis=1, keepdims=True)
-    mu_ab = Sab[:, 1:4] / Sab[:, :1]
-    mse = _mse_to_planes(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab))
-    ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
-    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
-    alive = planar.copy()
-    on = np.ones(len(a), bool)
-    for _ in range(4):                 # grow; cut cells that do not fit their region's plane; regrow
-        keep = on & alive[a] & alive[b]
-        img = np.zeros((2 * Hc - 1, 2 * Wc - 1), np.uint8)
-        img[0::2, 0::2] = alive.reshape(Hc, Wc)
-        img[ey[keep], ex[keep]] = 1
-        ncomp, lab = _connected_components(img)
-        comp = lab[0::2, 0::2].ravel()
-        comp = np.where(alive, comp, ncomp)
-        sizes = np.bincount(comp, minlength=ncomp + 1)[:ncomp]
-        big = sizes >= p.min_plane_cells
-        relabel = np.full(ncomp + 1, -1)
-        relabel[:ncomp][big] = np.arange(int(big.sum()))
-        reg = relabel[comp]
-        R = int(big.sum())
-        if R == 0:
-            return []
-        m = np.flatnonzero(reg >= 0)
-        SR = _region_sums(S[m], reg[m], R)
-        first = np.full(R, -1)
-        first[reg[m][::-1]] = m[::-1]
-        nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
-        bad = _mse_to_planes(S[m], nR[reg[m]], oR[reg[m]]) > f2 * e2[m]
-        frac = np.bincount(reg[m], weights=bad, minlength=R) / np.bincount(reg[m], minlength=R)
-        prune = bad & (frac[reg[m]] < 0.5)
-        if not prune.any():
-            break
-        out = np.zeros(Ncell, bool)
-        out[m[prune]] = True                                   # they may still form their own region
-        on &= ~((out[a] != out[b]) & (reg[a] == reg[b]))
-    noise = np.bincount(reg[m], weights=e2[m] * S[m, 0], minlength=R)
-    reg = _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2)
-    R = int(reg.max()) + 1
-    m = np.flatnonzero(reg >= 0)
-    SR = _region_sums(S[m], reg[m], R)
-    first = np.full(R, -1)
-    first[reg[m][::-1]] = m[::-1]
-    nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
-    order = np.argsort(-SR[:, 0], kind="stable")
-    return [(np.flatnonzero(reg == r), nR[r], float(oR[r])) for r in order]
-
-
-def _connected_components(img):
-    """4-connected components of a uint8 0/1 image: (count incl. background 0, labels (H, W) int32)."""
-    import cv2
-
-    return cv2.connectedComponents(img, connectivity=4, ltype=cv2.CV_32S)
-
-
-def _region_sums(S, reg, R) -> np.ndarray:
-    """Sum the rows of S (M, 10) by region label reg (M,) into (R, 10)."""
-    out = np.empty((R, S.shape[1]))
-    for j in range(S.shape[1]):
-        out[:, j] = np.bincount(reg, weights=S[:, j], minlength=R)
-    return out
-
-
-def _merge_coplanar(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarray:
-    """Merge regions whose union is a plane and that lie within two cells of each other.
-
-    Parameters
-    ----------
-    reg : (Ncell,) int
-        Region label per cell, -1 for none.
-    SR : (R, 10) float64
-        Region moment sums; nR (R, 3) their normals; noise (R,) sum of n * sigma**2.
-
-    Returns
-    -------
-    (Ncell,) int
-        New labels 0..R'-1, -1 for none.
-    """
-    Hc, Wc = grid
-    R = len(SR)
-    if R < 2:
-        return reg
-    L = np.full((Hc + 4, Wc + 4), -1)
-    L[2:-2, 2:-2] = reg.reshape(Hc, Wc)
-    keys = []
-    for dy in range(-2, 3):
-        for dx in range(-2, 3):
-            A = L[2:-2, 2:-2]
-            B = L[2 + dy:Hc + 2 + dy, 2 + dx:Wc + 2 + dx]
-            ok = (A >= 0) & (B >= 0) & (A < B)
-            keys.append(A[ok] * R + B[ok])
-    keys = np.unique(np.concatenate(keys))
-    if len(keys) == 0:
-        return reg
-    i, j = np.divmod(keys, R)
-    ok = np.einsum("ij,ij->i", nR[i], nR[j]) > cos_merge
-    i, j = i[ok], j[ok]
-    if len(i) == 0:
-        return reg
-    def scores(Si, Sj, ni, nj):
-        # each side must fit the union's plane within its own noise (a near step must not
-        # hide in the large noise budget of a far floor)
-        nu, ou, _, _ = fit_planes_from_moments(Si + Sj)
-        si = _mse_to_planes(Si, nu, ou) / (f2 * ni / Si[:, 0])
-        sj = _mse_to_planes(Sj, nu, ou) / (f2 * nj / Sj[:, 0])
-        return np.maximum(si, sj)
-
-    score = scores(SR[i], SR[j], noise[i], noise[j])
-    parent = list(range(R))
-    sums = {r: SR[r].copy() for r in range(R)}
-    nz = {r: float(noise[r]) for r in range(R)}
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for k in np.argsort(score):
-        if score[k] >= 1.0:
-            break
-        ri, rj = root(int(i[k])), root(int(j[k]))
-        if ri == rj:
-            continue
-        if scores(sums[ri][None], sums[rj][None], np.array([nz[ri]]), np.array([nz[rj]]))[0] >= 1.0:
-            continue
-        parent[rj] = ri
-        sums[ri], nz[ri] = sums[ri] + sums[rj], nz[ri] + nz[rj]
-    roots = np.array([root(r) for r in range(R)])
-    _, new = np.unique(roots, return_inverse=True)
-    return np.where(reg >= 0, new[np.maximum(reg, 0)], -1)

@@ -39,7 +39,7 @@ def room_scene(table: bool = True, box: bool = True) -> list:
     """A 4 m x 5 m room corner: floor (y=0), back wall (z=3), left wall (x=-2), a 0.75 m high
     table top and a 0.4 m box standing on the floor. Returns a list of :class:`AnalyticPlane`."""
     X, Y, Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
-    nX, nZ = (-1.0, 0.0, 0.0), (0.0, 0.0, -1.0)
+    nZ = (0.0, 0.0, -1.0)
     scene = [
         AnalyticPlane("floor", (0.0, 0.0, 0.5), Z, X, 2.0, 2.5),             # normal +Y
         AnalyticPlane("back_wall", (0.0, 1.4, 3.0), X, Y, 2.0, 1.4),        # normal -Z
@@ -132,7 +132,7 @@ def render_depth(scene, intrinsics: Intrinsics, T_world_camera, *, noise: bool =
         den = rays_w @ n
         with np.errstate(divide="ignore", invalid="ignore"):
             tau = ((c - o) @ n) / den
-        P = o + tau[:, None] * rays_w
+            P = o + tau[:, None] * rays_w
         a = (P - c) @ np.asarray(pl.axis_u, float)
         b = (P - c) @ np.asarray(pl.axis_v, float)
         hit = (tau > 1e-6) & (np.abs(a) <= pl.half_u) & (np.abs(b) <= pl.half_v) & (tau < best)

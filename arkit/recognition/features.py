@@ -128,30 +128,30 @@ class DescriptorIndex:
             self._matcher.train()
             self._train = None
 
-    def knn2(self, query: np.ndarray):
-        """Two nearest neighbours of each query descriptor.
+    def knn(self, query: np.ndarray, k: int = 2):
+        """The ``k`` nearest neighbours of each query descriptor.
 
         Returns
         -------
         query_idx : (M,) int32
-            Query rows that got two neighbours.
-        train_idx : (M, 2) int32
+            Query rows that got ``k`` neighbours.
+        train_idx : (M, k) int32
             Global database rows (see :attr:`owner`, :attr:`local_index`).
-        dist : (M, 2) float32
+        dist : (M, k) float32
         """
-        empty = (np.zeros(0, np.int32), np.zeros((0, 2), np.int32), np.zeros((0, 2), np.float32))
+        empty = (np.zeros(0, np.int32), np.zeros((0, k), np.int32), np.zeros((0, k), np.float32))
         if self._matcher is None or query is None or len(query) == 0:
             return empty
         q = np.ascontiguousarray(query, dtype=np.uint8 if self.binary else np.float32)
         if self._train is not None:
-            matches = self._matcher.knnMatch(q, self._train, k=2)
+            matches = self._matcher.knnMatch(q, self._train, k=k)
         else:
-            matches = self._matcher.knnMatch(q, k=2)
-        if self.size == 1:
+            matches = self._matcher.knnMatch(q, k=k)
+        if self.size < k:
             return empty
-        rows = [(m[0].queryIdx, m[0].trainIdx, m[1].trainIdx, m[0].distance, m[1].distance)
-                for m in matches if len(m) >= 2]
+        rows = [(m[0].queryIdx, *(x.trainIdx for x in m[:k]), *(x.distance for x in m[:k]))
+                for m in matches if len(m) >= k]
         if not rows:
             return empty
         a = np.array(rows, dtype=np.float64)
-        return a[:, 0].astype(np.int32), a[:, 1:3].astype(np.int32), a[:, 3:5].astype(np.float32)
+        return a[:, 0].astype(np.int32), a[:, 1:k + 1].astype(np.int32), a[:, k + 1:].astype(np.float32)

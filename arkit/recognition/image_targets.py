@@ -197,6 +197,8 @@ class ImageTargetDatabase:
         self.index_kind = index
         self._extractor = create_extractor(self.feature_type, self.frame_features)
         self.index = DescriptorIndex([t.descriptors for t in self.targets], is_binary(self.feature_type), index=index)
+        self._all_points = (np.concatenate([t.points_px for t in self.targets]).astype(np.float32)
+                            if self.targets else np.zeros((0, 2), np.float32))
         # verification settings
         self.ratio = 0.8
         self.min_inliers = 12
@@ -229,7 +231,8 @@ class ImageTargetDatabase:
                 name, image, width_m = entry
             except (TypeError, ValueError):
                 raise ArkitError(f"image target entries must be (name, image_rgb, physical_width_m), got {entry!r:.80}") from None
-            targets.append(make_target(str(name), image, width_m, extractor, target_size_px, min_features, min_coverage_cells))
+            targets.append(make_target(str(name), image, width_m, extractor, target_size_px, min_features, min_coverage_cells,
+                                       extra_scales=(0.5,) if ft == "orb" else ()))
         return cls(targets, ft, target_size_px, frame_features, index)
 
     @classmethod
@@ -284,17 +287,25 @@ class ImageTargetDatabase:
         if intrinsics is not None:
             intrinsics.check_image(gray)
         pts, desc = detect_features(self._extractor, gray)
-        qi, ti, dist = self.index.knn2(desc)
+        qi, ti, dist = self.index.knn(desc, k=3)
         if len(qi) == 0:
             return []
-        good = dist[:, 0] < self.ratio * dist[:, 1]
+        # ratio test against the nearest neighbour that is not the same spot of the same target
+        # (with extra target scales one point can appear twice; that is not an ambiguity)
+        pos, own = self._all_points, self.index.owner
+
+        def same_spot(j):
+            return (own[ti[:, 0]] == own[ti[:, j]]) & (np.linalg.norm(pos[ti[:, 0]] - pos[ti[:, j]], axis=1) < 4.0)
+
+        s1, s2 = same_spot(1), same_spot(2)
+        d_other = np.where(~s1, dist[:, 1], np.where(~s2, dist[:, 2], np.inf))
+        good = dist[:, 0] < self.ratio * d_other
         qi, best = qi[good], ti[good, 0]
         owner = self.index.owner[best]
         votes = np.bincount(owner, minlength=len(self.targets))
         skip = {i for i, t in enumerate(self.targets) if t.name in set(exclude)}
         order = [int(i) for i in np.argsort(-votes, kind="stable") if votes[i] >= self.min_inliers and i not in skip]
         results = []
-        size = (gray.shape[1], gray.shape[0])
         for ti_ in order[: self.max_candidates]:
             sel = owner == ti_
             target = self.targets[ti_]

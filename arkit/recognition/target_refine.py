@@ -11,7 +11,6 @@ few tenths.
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import numpy as np
 
@@ -80,3 +79,4 @@ def refine_homography(target_gray: np.ndarray, frame_gray: np.ndarray, H: np.nda
             return best
         best = (H_new, pts_target[inl].astype(np.float32), pts_frame[inl].astype(np.float32))
     return best
+

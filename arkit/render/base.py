@@ -78,6 +78,8 @@ def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camer
         T = T_camera_world @ it.T_world_object
         P = corners @ T[:3, :3].T + T[:3, 3]
         z = P[:, 2]
+        if not np.all(np.isfinite(P)):
+            raise RendererError(f"a mesh drawn at T_world_object={it.T_world_object.tolist()} has non-finite vertices")
         if z.max() < near:
             continue
         if z.min() < near:

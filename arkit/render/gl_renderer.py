@@ -276,8 +276,11 @@ class GLRenderer(Renderer):
             raise
         except Exception as e:
             raise RendererError(f"OpenGL rendering failed: {e}") from e
-        rgba[y0:y0 + fh, x0:x0 + fw] = _unpremultiply(color.reshape(fh, fw, 4)[::-1])
-        depth[y0:y0 + fh, x0:x0 + fw] = gl_depth_to_metric(dwin.reshape(fh, fw)[::-1], near, far)
+        sub_rgba = _unpremultiply(color.reshape(fh, fw, 4)[::-1])
+        sub_depth = gl_depth_to_metric(dwin.reshape(fh, fw)[::-1], near, far)
+        _fill_edge_depth(sub_depth, sub_rgba[:, :, 3])
+        rgba[y0:y0 + fh, x0:x0 + fw] = sub_rgba
+        depth[y0:y0 + fh, x0:x0 + fw] = sub_depth
         return rgba, depth
 
     def close(self) -> None:
@@ -320,3 +323,21 @@ def _unpremultiply(premul: np.ndarray) -> np.ndarray:
         rgb = px[:, :3] * (255.0 / px[:, 3:4])
         out[ys, xs, :3] = np.minimum(rgb + 0.5, 255.0).astype(np.uint8)
     return out
+
+
+def _fill_edge_depth(depth: np.ndarray, alpha: np.ndarray) -> None:
+    """Give partly covered edge pixels a depth (in place).
+
+    The multisample resolve keeps one depth sample per pixel, so an antialiased edge pixel can
+    have alpha > 0 but no depth; it gets the nearest depth of its 3x3 neighbourhood, so that
+    occlusion tests in :func:`arkit.render.composite` also hide the overlay's soft edges.
+    """
+    holes = (alpha > 0) & (depth == 0)
+    if not holes.any():
+        return
+    import cv2
+
+    d = np.where(depth > 0, depth, np.float32(np.inf)).astype(np.float32)
+    near = cv2.erode(d, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    fill = holes & np.isfinite(near)
+    depth[fill] = near[fill]

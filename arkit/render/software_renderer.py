@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from arkit.render.base import Renderer
+from arkit.render.base import Renderer, screen_rect
 from arkit.render.projection import model_view_cv
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class SoftwareRenderer(Renderer):
 
     def _render_pinhole(self, items, K, T_world_camera, near, far, ambient, light):
         W, H = K.width, K.height
+        if screen_rect(items, K, T_world_camera, near) is None:  # also rejects non-finite vertices
+            return np.zeros((H, W, 4), np.uint8), np.zeros((H, W), np.float32)
         acc = np.zeros((H * W, 4), np.float32)  # premultiplied rgb, alpha
         zbuf = np.full(H * W, np.inf, np.float32)
         for it in items:
@@ -92,6 +94,9 @@ class SoftwareRenderer(Renderer):
             return
         area = (bw * bh)[idx]
         tex = mesh.texture if (mesh.texture is not None and mesh.uv is not None) else None
+        opacity = min(max(float(it.opacity), 0.0), 1.0)
+        can_discard = (float(mesh.colors[:, 3].min()) * opacity < 0.5 / 255.0
+                       or (tex is not None and int(tex[:, :, 3].min()) * opacity < 0.5))
         layer_z = np.full(H * W, np.inf, np.float32)
         layer_c = np.zeros((H * W, 4), np.float32)
         ends = np.cumsum(area)
@@ -109,16 +114,18 @@ class SoftwareRenderer(Renderer):
             f_tri, pix, b, zf = f_tri[front], pix[front], b[front], zf[front]
             if len(pix) == 0:
                 continue
-            col = _shade(tri[f_tri], b, facing[f_tri], tex, mesh.unlit, ambient, light, it.opacity)
-            vis = col[:, 3] >= 0.5 / 255.0
-            pix, zf, col = pix[vis], zf[vis], col[vis]
-            order = np.lexsort((zf, pix))
-            ps = pix[order]
-            first = np.ones(len(ps), bool)
-            first[1:] = ps[1:] != ps[:-1]
-            win = order[first]
-            layer_z[pix[win]] = zf[win]
-            layer_c[pix[win]] = col[win]
+            if can_discard:  # shade everything first: discarded fragments must not hide others
+                col = _shade(tri[f_tri], b, facing[f_tri], tex, mesh.unlit, ambient, light, it.opacity)
+                vis = col[:, 3] >= 0.5 / 255.0
+                f_tri, pix, b, zf, col = f_tri[vis], pix[vis], b[vis], zf[vis], col[vis]
+            np.minimum.at(layer_z, pix, zf)  # nearest per pixel; winners match it exactly
+            win = np.nonzero(zf == layer_z[pix])[0]
+            if not can_discard:  # shade only the fragments that won the depth test
+                col = _shade(tri[f_tri[win]], b[win], facing[f_tri[win]], tex, mesh.unlit, ambient, light,
+                             it.opacity)
+            else:
+                col = col[win]
+            layer_c[pix[win]] = col
         drawn = np.nonzero(np.isfinite(layer_z))[0]
         if len(drawn) == 0:
             return

@@ -200,6 +200,12 @@ def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
                     raise ctx.error("tracking.map.board", f"missing required key '{req}'")
             if b.setdefault("type", "grid") not in ("grid", "charuco"):
                 raise ctx.error("tracking.map.board.type", "board type must be 'grid' or 'charuco'")
+            need = "separation_m" if b["type"] == "grid" else "square_length_m"
+            if need not in b:
+                raise ctx.error("tracking.map.board", f"a {b['type']} board needs '{need}'")
+            for k in ("marker_length_m", need):
+                if not b[k] > 0:
+                    raise ctx.error(f"tracking.map.board.{k}", "must be positive (metres)")
         if "markers" in m:
             for i, mk in enumerate(m["markers"]):
                 sub = f"tracking.map.markers[{i}]"

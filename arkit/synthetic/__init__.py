@@ -27,6 +27,8 @@ _PUBLIC = {
     "ensure_builtin_sequence": "arkit.synthetic.cache",
     "CameraPath": "arkit.synthetic.camera_paths",
     "make_camera_path": "arkit.synthetic.camera_paths",
+    "read_sequence_truth": "arkit.synthetic.truth",
+    "SequenceTruth": "arkit.synthetic.truth",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -15,6 +15,7 @@ target while turning round (the target leaves the view) and comes back, for relo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,11 @@ import numpy as np
 from arkit.core.errors import ArkitError
 from arkit.core.pose import rotvec_to_matrix
 
+log = logging.getLogger(__name__)
+
 PATH_TYPES = ("orbit", "turn_away")
+#: Shortest time a turn_away transition (turning away or back) takes, seconds.
+MIN_TRANSITION_S = 1.5
 
 _DEFAULTS = {
     "type": "orbit",
@@ -155,8 +160,11 @@ class _Handheld:
         self.table_s, self.table_u, self.speed = s, u, speed
         D = duration_s
         self.t_leave = float(p["leave_at"]) * D
-        self.t_trans = float(p["transition"]) * D
+        self.t_trans = max(float(p["transition"]) * D, MIN_TRANSITION_S)
         self.t_return = self.t_leave + self.t_trans + float(p["hold"]) * D
+        if p["type"] == "turn_away" and self.t_return + self.t_trans > D:
+            log.warning("turn_away path of %.1f s is too short to come back (needs %.1f s); use more frames",
+                        D, self.t_return + self.t_trans)
 
     def _orbit(self, u):
         u = np.asarray(u, dtype=np.float64)
@@ -212,7 +220,8 @@ def make_camera_path(options: dict | None = None, duration_s: float = 10.0, seed
         target's horizon, ``speed_mps``, ``start_angle_deg``, ``direction`` (+1/-1),
         ``position_noise_m``, ``rotation_noise_deg``, ``target_noise_m``, ``fps``; for
         ``turn_away``: ``turn_deg``, ``away_m``, ``away_pitch_deg`` and the schedule as fractions
-        of the duration ``leave_at``, ``transition``, ``hold``.
+        of the duration ``leave_at``, ``transition`` (at least 1.5 s), ``hold``; the path needs
+        about 8 s (240 frames) or more to turn away and come back.
     duration_s : float
         Length of the path the schedule is laid out over (frames / fps).
     seed : int

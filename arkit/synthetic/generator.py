@@ -11,6 +11,7 @@ arguments always give byte-identical files.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 #: Direction the scene's light travels in world coordinates (down, slightly slanted).
 LIGHT_DIR_WORLD = np.array([0.35, -1.0, 0.25])
 GENERATOR_VERSION = 1
+
+
+def scene_digest(spec: SceneSpec) -> str:
+    """SHA-1 of the scene description (changes when a recipe is edited; used by the cache)."""
+    import hashlib
+
+    d = spec.to_dict()
+    d.pop("source", None)
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def resolve_spec(spec_or_recipe) -> SceneSpec:
@@ -94,7 +104,7 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
                       backend: str = "auto", motion_blur: int = 0, exposure_jitter: float = 0.0,
                       shutter: float = 0.5, overwrite: bool = False, plane_ids: bool = False,
                       png_compression: int = 1, texture_px_per_m: Optional[float] = None,
-                      antialias: bool = False,
+                      antialias: bool = False, noise_std: float = 0.0,
                       progress: Optional[Callable[[int, int], None]] = None) -> Path:
     """Render a sequence and write it in the TUM RGB-D layout (see :mod:`arkit.synthetic.tum_layout`).
 
@@ -133,6 +143,9 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
         zlib level for PNG files (0-9; 1 is fast).
     texture_px_per_m : float, optional
         Override the recipe's texture resolution (lower is faster to build, e.g. 128 in tests).
+    noise_std : float
+        Standard deviation of additive Gaussian sensor noise in 8-bit grey levels (0 = none),
+        seeded per frame.
     antialias : bool
         Draw colour with 4x multisampling (smoother polygon edges; a second, single-sample
         render still provides the depth, because a multisampled depth buffer resolves to an
@@ -168,6 +181,10 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
     if out_dir.exists() and not overwrite:
         raise InputFileError(f"{out_dir} already exists; choose another folder or pass overwrite=True (--overwrite)")
     spec = resolve_spec(spec_or_recipe)
+    if int(seed) < 0:
+        raise ArkitError(f"seed must be a non-negative integer, got {seed}")
+    if not (np.isfinite(noise_std) and noise_std >= 0):
+        raise ArkitError(f"noise_std must be a non-negative number of grey levels, got {noise_std}")
     if texture_px_per_m is not None:
         if not float(texture_px_per_m) > 0:
             raise ArkitError(f"texture_px_per_m must be positive, got {texture_px_per_m}")
@@ -218,7 +235,11 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
                             depth = out.depth_m
                 if depth is None:  # even number of sub-frames: depth at the frame time
                     depth = renderer.render(items, K, poses[i], light_dir_camera=poses[i][:3, :3].T @ light_w).depth_m
-                rgb = exposure.apply(acc / len(offsets), float(t))
+                img = acc / len(offsets)
+                if noise_std > 0:
+                    rng = np.random.default_rng((int(seed), i, 104729))
+                    img += rng.normal(0.0, noise_std, img.shape).astype(np.float32)
+                rgb = exposure.apply(img, float(t))
                 name = tum.stamp(t) + ".png"
                 writer.submit(tmp / "rgb" / name, rgb)
                 writer.submit(tmp / "depth" / name, tum.encode_depth(depth))
@@ -249,12 +270,14 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
             "generator_version": GENERATOR_VERSION, "num_frames": num_frames, "fps": fps,
             "width": int(width), "height": int(height), "hfov_deg": float(hfov_deg), "seed": int(seed),
             "motion_blur": sub if sub > 1 else 0, "shutter": float(shutter), "exposure_jitter": float(exposure_jitter),
+            "noise_std": float(noise_std),
             "depth_scale": tum.DEPTH_SCALE, "camera_axes": "opencv", "pose_convention": "T_world_camera",
             "camera_path": {k: v for k, v in path.params.items()}, "light_dir_world": light_w.tolist(),
             "plane_ids": bool(plane_ids), "renderer_backend": backend_used, "antialias": bool(antialias),
         }
         tum.write_json(tmp / "scene.json", scene)
-        (tmp / tum.DONE_FILE).write_text(f"{num_frames} frames\n")
+        done = {"num_frames": num_frames, "generator_version": GENERATOR_VERSION, "scene_sha1": scene_digest(spec)}
+        (tmp / tum.DONE_FILE).write_text(json.dumps(done) + "\n")
         if out_dir.exists():
             if not overwrite:  # created by someone else while we were rendering
                 raise InputFileError(f"{out_dir} appeared while the sequence was being generated; not replacing it")

@@ -13,117 +13,18 @@ surfaces with :meth:`SceneSpec.surfaces`; the recipe parser lives in
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from arkit.core.pose import as_transform, from_rt, rotvec_to_matrix, transform_points
+from arkit.core.pose import as_transform, from_rt, transform_points
+from arkit.synthetic.furniture import BoxSpec, RoomSpec
+from arkit.synthetic.surfaces import (DECAL_LIFT_M, PLANE_KINDS, Surface, derived_seed, surface_pose,
+                                      surface_rotation)
 
-#: Surface kinds that are support planes worth reporting as plane ground truth.
-PLANE_KINDS = ("floor", "wall", "ceiling", "box", "table")
-
-#: Lift of decals (markers, boards, posters) off the surface they lie on, metres (avoids z-fighting).
-DECAL_LIFT_M = 0.001
-
-
-def surface_rotation(normal=(0.0, 1.0, 0.0), yaw_deg: float = 0.0) -> np.ndarray:
-    """Rotation (3, 3) of a surface frame with local +Y = ``normal``.
-
-    For a vertical surface local +Z points down the wall (so the texture's top row is up);
-    for a horizontal one local +Z is world +Z. ``yaw_deg`` then spins the frame about the
-    normal (right-hand rule)."""
-    y = np.asarray(normal, dtype=np.float64).reshape(3)
-    y = y / np.linalg.norm(y)
-    ref = np.array([0.0, -1.0, 0.0]) if abs(y[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
-    z = ref - y * (ref @ y)
-    z /= np.linalg.norm(z)
-    x = np.cross(y, z)
-    R = np.stack([x, y, z], axis=1)
-    if yaw_deg:
-        R = rotvec_to_matrix(y * np.radians(yaw_deg)) @ R
-    return R
-
-
-def surface_pose(position, normal=(0.0, 1.0, 0.0), yaw_deg: float = 0.0, lift_m: float = 0.0) -> np.ndarray:
-    """``T_world_local`` (4, 4) for a surface centred at ``position`` (moved ``lift_m`` along the normal)."""
-    R = surface_rotation(normal, yaw_deg)
-    return from_rt(R, np.asarray(position, dtype=np.float64).reshape(3) + lift_m * R[:, 1])
-
-
-def derived_seed(seed: int, name: str) -> int:
-    """A stable per-entry seed from the scene seed and an entry name."""
-    return (int(seed) * 1_000_003 + zlib.crc32(name.encode("utf-8"))) % (2**31)
-
-
-@dataclass
-class Surface:
-    """One planar textured rectangle.
-
-    Parameters
-    ----------
-    name : str
-        Unique in the scene, e.g. ``"wall_north"``, ``"table/top"``, ``"marker:3"``.
-    kind : str
-        ``floor, wall, ceiling, box, table, marker, marker_board, image_target, poster, ...``.
-    T_world_local : (4, 4) float64
-        Centre of the rectangle, +Y = outward normal.
-    size_xz : (float, float)
-        Extent along local X and Z, metres.
-    material : dict
-        Texture description for :func:`arkit.synthetic.textures.make_texture`.
-    unlit : bool
-        Render without shading (markers stay crisp).
-    texture : (H, W, 3) uint8, optional
-        A ready texture (markers, boards); overrides ``material``.
-    group : str, optional
-        Surfaces of one group (the faces of a box) are drawn as one mesh sharing one texture.
-    """
-
-    name: str
-    kind: str
-    T_world_local: np.ndarray
-    size_xz: tuple
-    material: dict = field(default_factory=dict)
-    unlit: bool = False
-    texture: Optional[np.ndarray] = None
-    group: Optional[str] = None
-
-    def __post_init__(self):
-        self.T_world_local = as_transform(self.T_world_local, f"surface {self.name} pose")
-        self.size_xz = (float(self.size_xz[0]), float(self.size_xz[1]))
-
-    @property
-    def normal(self) -> np.ndarray:
-        """(3,) unit normal in world coordinates."""
-        return self.T_world_local[:3, 1].copy()
-
-    @property
-    def plane(self) -> tuple:
-        """``(n, d)``: unit normal (3,) and offset with ``n . x + d = 0`` for points on the surface."""
-        n = self.normal
-        return n, float(-n @ self.T_world_local[:3, 3])
-
-    def corners_world(self) -> np.ndarray:
-        """(4, 3) corners in texture order: top-left, top-right, bottom-right, bottom-left."""
-        a, b = self.size_xz[0] / 2, self.size_xz[1] / 2
-        local = np.array([[-a, 0, -b], [a, 0, -b], [a, 0, b], [-a, 0, b]], dtype=np.float64)
-        return transform_points(self.T_world_local, local)
-
-    @property
-    def is_plane(self) -> bool:
-        return self.kind in PLANE_KINDS
-
-    def to_dict(self) -> dict:
-        n, d = self.plane
-        return {
-            "name": self.name, "kind": self.kind, "T_world_local": self.T_world_local.tolist(),
-            "extent_xz": list(self.size_xz), "plane": {"normal": n.tolist(), "d": d},
-            "corners_world": self.corners_world().tolist(),
-            "material": {k: v for k, v in self.material.items()} if self.texture is None else {"type": "generated"},
-            "unlit": self.unlit,
-        }
+__all__ = ["BoardSpec", "BoxSpec", "DECAL_LIFT_M", "ImageTargetSpec", "MarkerSpec", "PLANE_KINDS", "RoomSpec",
+           "SceneSpec", "Surface", "derived_seed", "surface_pose", "surface_rotation"]
 
 
 @dataclass
@@ -225,81 +126,6 @@ class BoardSpec:
                 "T_world_sheet": self.T_world_sheet.tolist(), "T_world_board": self.T_world_board.tolist(),
                 "board_frame": "cv2.aruco.GridBoard object points: origin at marker 0 top-left corner, "
                                "x along a row, y down the columns, z into the board"}
-
-
-@dataclass
-class BoxSpec:
-    """An axis-aligned box (or a table: top slab + four legs) standing on ``T_world_box``.
-
-    ``T_world_box`` is the centre of the box's bottom face; ``size`` = (x, y, z) metres."""
-
-    name: str
-    T_world_box: np.ndarray
-    size: tuple
-    material: dict = field(default_factory=dict)
-    kind: str = "box"
-    top_thickness_m: float = 0.04
-    leg_width_m: float = 0.05
-
-    def __post_init__(self):
-        self.T_world_box = as_transform(self.T_world_box, f"box {self.name} pose")
-        self.size = tuple(float(s) for s in self.size)
-
-    def surfaces(self) -> list:
-        sx, sy, sz = self.size
-        if self.kind != "table":
-            return _box_faces(self.name, "box", self.T_world_box, (sx, sy, sz), self.material, bottom=False,
-                              group=self.name)
-        t, lw = self.top_thickness_m, self.leg_width_m
-        out = _box_faces(f"{self.name}/top", "table", self.T_world_box @ from_rt(t=[0, sy - t, 0]),
-                         (sx, t, sz), self.material, bottom=True, group=f"{self.name}/top")
-        leg_mat = dict(self.material)
-        for i, (fx, fz) in enumerate([(-1, -1), (1, -1), (1, 1), (-1, 1)]):
-            pos = [fx * (sx / 2 - lw), 0.0, fz * (sz / 2 - lw)]
-            out += _box_faces(f"{self.name}/leg{i}", "table_leg", self.T_world_box @ from_rt(t=pos),
-                              (lw, sy - t, lw), leg_mat, bottom=False, top=False, group=f"{self.name}/legs")
-        return out
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "T_world_box": self.T_world_box.tolist(),
-                "size": list(self.size)}
-
-
-def _box_faces(name, kind, T_world_box, size, material, bottom=False, top=True, group=None) -> list:
-    sx, sy, sz = size
-    faces = []
-    if top:
-        faces.append(("top", [0, sy, 0], [0, 1, 0], (sx, sz)))
-    if bottom:
-        faces.append(("bottom", [0, 0, 0], [0, -1, 0], (sx, sz)))
-    faces += [("px", [sx / 2, sy / 2, 0], [1, 0, 0], (sz, sy)), ("nx", [-sx / 2, sy / 2, 0], [-1, 0, 0], (sz, sy)),
-              ("pz", [0, sy / 2, sz / 2], [0, 0, 1], (sx, sy)), ("nz", [0, sy / 2, -sz / 2], [0, 0, -1], (sx, sy))]
-    return [Surface(f"{name}/{tag}", kind, T_world_box @ surface_pose(p, n), s, dict(material), group=group)
-            for tag, p, n, s in faces]
-
-
-@dataclass
-class RoomSpec:
-    """A closed box-shaped room: floor ``y = 0``, walls facing inwards, ceiling at ``size[1]``."""
-
-    size: tuple = (5.0, 2.6, 5.0)
-    center_xz: tuple = (0.0, 0.0)
-    floor: dict = field(default_factory=lambda: {"type": "planks"})
-    walls: dict = field(default_factory=lambda: {"type": "bricks"})
-    ceiling: dict = field(default_factory=lambda: {"type": "noise", "color": [0.85, 0.85, 0.8]})
-
-    def surfaces(self) -> list:
-        X, Y, Z = (float(s) for s in self.size)
-        cx, cz = (float(c) for c in self.center_xz)
-        out = [Surface("floor", "floor", surface_pose([cx, 0, cz], [0, 1, 0]), (X, Z), dict(self.floor)),
-               Surface("ceiling", "ceiling", surface_pose([cx, Y, cz], [0, -1, 0]), (X, Z), dict(self.ceiling))]
-        for tag, p, n, w in [("west", [cx - X / 2, Y / 2, cz], [1, 0, 0], Z), ("east", [cx + X / 2, Y / 2, cz], [-1, 0, 0], Z),
-                             ("north", [cx, Y / 2, cz - Z / 2], [0, 0, 1], X), ("south", [cx, Y / 2, cz + Z / 2], [0, 0, -1], X)]:
-            out.append(Surface(f"wall_{tag}", "wall", surface_pose(p, n), (w, Y), dict(self.walls)))
-        return out
-
-    def to_dict(self) -> dict:
-        return {"size": list(self.size), "center_xz": list(self.center_xz)}
 
 
 @dataclass

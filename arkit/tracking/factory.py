@@ -19,7 +19,7 @@ def build_marker_map(cfg: dict, dictionary: str, default_size_m: float, sizes_m:
         if kind == "charuco":
             return MarkerMap.charuco_board(b["markers_x"], b["markers_y"], b["square_length_m"], b["marker_length_m"],
                                            dict_name, first_id=b.get("first_id", 0))
-        return MarkerMap.grid_board(b["markers_x"], b["markers_y"], b["marker_length_m"], b.get("separation_m", 0.0),
+        return MarkerMap.grid_board(b["markers_x"], b["markers_y"], b["marker_length_m"], b["separation_m"],
                                     dict_name, first_id=b.get("first_id", 0))
     if "markers" in cfg:
         return MarkerMap.from_dict({"markers": [dict({"size_m": sizes_m.get(m["id"], default_size_m)}, **m)

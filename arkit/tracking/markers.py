@@ -176,13 +176,16 @@ def estimate_marker_pose_candidates(corners_px, size_m: float, intrinsics: Intri
     obj = _ippe_object_points(size_m)
     K, dist = intrinsics.K, intrinsics.dist_coeffs
     try:
-        n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, img, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+        n, rvecs, tvecs, ippe_err = cv2.solvePnPGeneric(obj, img, K, dist, flags=cv2.SOLVEPNP_IPPE_SQUARE)
     except cv2.error as e:  # degenerate corners (collinear, repeated)
         log.debug("IPPE failed: %s", e)
         return []
+    ippe_err = np.asarray(ippe_err, np.float64).ravel()
+    best_err = float(ippe_err.min()) if len(ippe_err) else 0.0
     out = []
-    for rvec, tvec in zip(rvecs[:n], tvecs[:n]):
-        if refine:
+    for k, (rvec, tvec) in enumerate(zip(rvecs[:n], tvecs[:n])):
+        # LM on the best solution, and on the flip only when it may compete (saves time)
+        if refine and (k >= len(ippe_err) or ippe_err[k] <= 2.0 * best_err + 0.25):
             try:
                 rvec, tvec = cv2.solvePnPRefineLM(obj, img, K, dist, rvec.copy(), tvec.copy())
             except cv2.error:

@@ -9,7 +9,7 @@ rotation on SO(3): the new rotation is reached from the previous filtered one by
 The filter is deterministic (no randomness) and restarts from the raw pose after a gap longer
 than ``max_gap_s`` or after :meth:`PoseOneEuroFilter.reset`.
 
->>> f = PoseOneEuroFilter(min_cutoff=1.0, beta=0.5)
+>>> f = PoseOneEuroFilter(min_cutoff=1.0, beta=5.0)
 >>> T = f(np.eye(4), timestamp_s=0.0)
 """
 

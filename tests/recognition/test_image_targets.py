@@ -25,23 +25,31 @@ def _random_pose(rng):
                           roll_deg=rng.uniform(-30, 30), offset_m=rng.uniform(-0.03, 0.03, 2))
 
 
-def test_synthetic_corner_and_pose_accuracy(scene):
-    rng, target, db = scene
-    corner_err, rot_err, trans_err = [], [], []
-    for _ in range(8):
-        T = _random_pose(rng)
-        frame, H = render_target(target, 0.2, T, K.K, random_texture(rng, 640, 480, 200))
-        dets = db.detect(frame, K)
-        assert dets, "target not found in a synthetic frame"
-        d = dets[0]
-        assert d.name == "poster"
-        gt = apply_homography(H, corners_target_px(480, 360))
-        corner_err.append(np.median(np.linalg.norm(d.corners_px - gt, axis=1)))
-        rot_err.append(rotation_angle_deg(d.T_camera_target, T))
-        trans_err.append(np.linalg.norm(d.T_camera_target[:3, 3] - T[:3, 3]))
+@pytest.mark.parametrize("refine", [True, False], ids=["aligned", "features-only"])
+def test_synthetic_corner_and_pose_accuracy(scene, refine):
+    _, target, db = scene
+    rng = np.random.default_rng(70)
+    db.refine = refine
+    try:
+        corner_err, rot_err, trans_err = [], [], []
+        for _ in range(8):
+            T = _random_pose(rng)
+            frame, H = render_target(target, 0.2, T, K.K, random_texture(rng, 640, 480, 200))
+            dets = db.detect(frame, K)
+            assert dets, "target not found in a synthetic frame"
+            d = dets[0]
+            assert d.name == "poster"
+            gt = apply_homography(H, corners_target_px(480, 360))
+            corner_err.append(np.median(np.linalg.norm(d.corners_px - gt, axis=1)))
+            rot_err.append(rotation_angle_deg(d.T_camera_target, T))
+            trans_err.append(np.linalg.norm(d.T_camera_target[:3, 3] - T[:3, 3]))
+    finally:
+        db.refine = True
     assert np.median(corner_err) < 2.0
     assert np.median(rot_err) < 1.0
     assert np.median(trans_err) < 0.01  # metres, at 0.3-0.6 m
+    if refine:  # direct alignment reaches a small fraction of a pixel on exact synthetic data
+        assert np.median(corner_err) < 0.3 and np.median(rot_err) < 0.2
 
 
 def test_pose_follows_surface_convention(scene):

@@ -1,6 +1,5 @@
 """Model registry, cache paths, offline errors and the legacy-wheel import."""
 
-import io
 import zipfile
 
 import pytest

@@ -177,3 +177,25 @@ def test_gl_mesh_cache_follows_mesh_identity(gl_renderer_640):
     r.render([DrawItem(blue, item_pose)], K, T_wc)
     assert len(r._meshes) == n_before
     r.close()
+
+
+def test_non_finite_vertices_raise(gl_renderer_640, sw_renderer_640):
+    from arkit.render import MeshData
+
+    bad = MeshData([[0, 0, 0], [np.nan, 0, 0], [0, 1, 0]], [[0, 1, 2]], [[0, 0, 1]] * 3, (1, 1, 1))
+    for r in (gl_renderer_640, sw_renderer_640):
+        with pytest.raises(RendererError, match="non-finite"):
+            r.render([DrawItem(bad, from_rt(t=[0, 0, 1.0]))], K, np.eye(4))
+
+
+def test_depth_wherever_alpha_and_occluded_overlay_leaves_no_edges(gl_renderer_640, sw_renderer_640, look_at):
+    from arkit.render import composite
+
+    items, T_wc = _scene(look_at)
+    bg = np.full((480, 640, 3), 77, np.uint8)
+    wall = np.full((480, 640), 0.2, np.float32)  # a real surface in front of everything
+    for r in (gl_renderer_640, sw_renderer_640):
+        out = r.render(items, K, T_wc)
+        a, d = out.rgba[:, :, 3], out.depth_m
+        assert np.array_equal(a > 0, d > 0)
+        np.testing.assert_array_equal(composite(bg, out, real_depth_m=wall), bg)

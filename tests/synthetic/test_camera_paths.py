@@ -102,6 +102,14 @@ def test_turn_away_path_leaves_the_markers_and_returns():
     assert dist[away].min() > dist[before].max()
 
 
+def test_turn_away_transitions_keep_a_minimum_duration_for_short_paths():
+    p = make_camera_path({"type": "turn_away"}, duration_s=2 / 30, seed=0)
+    w = p.turn_weight(np.arange(2) / 30)
+    assert np.all(w < 0.01)  # a 2-frame sequence does not whip round between its two frames
+    speed, _, ang = _kinematics(make_camera_path({"type": "turn_away"}, duration_s=3.0, seed=0).frames(90)[1])
+    assert ang.max() < 250.0 and speed.max() < 1.5
+
+
 def test_bad_path_options_raise():
     with pytest.raises(ArkitError, match="unknown camera path type"):
         make_camera_path({"type": "spiral"})

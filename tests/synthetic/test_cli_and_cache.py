@@ -48,5 +48,9 @@ def test_ensure_builtin_sequence_generates_once_and_ignores_partial_folders(tmp_
     assert p2 == p1 and len(calls) == 1
     assert (p2 / "groundtruth.txt").stat().st_mtime_ns == stamp
     assert cache_mod.is_complete(p2)
+    # a sequence generated from another version of the recipe is regenerated
+    (p2 / "DONE").write_text('{"num_frames": 2, "generator_version": 1, "scene_sha1": "old"}')
+    p3 = ensure_builtin_sequence("marker_board", num_frames=2, width=160, height=120)
+    assert p3 == p1 and len(calls) == 2 and cache_mod.is_complete(p3)
     with pytest.raises(Exception, match="no built-in recipe"):
         ensure_builtin_sequence("nope", num_frames=2, width=160, height=120)

@@ -64,6 +64,18 @@ def test_tum_layout_is_complete_and_consistent(room_seq):
     assert (d / "targets" / "poster_north.png").is_file()
 
 
+def test_read_sequence_truth(room_seq, tmp_path):
+    from arkit.synthetic import read_sequence_truth
+
+    gt = read_sequence_truth(room_seq)
+    assert gt.T_world_camera.shape == (30, 4, 4) and len(gt.rgb_paths) == len(gt.depth_paths) == 30
+    assert all(p.is_file() for p in gt.rgb_paths[:3])
+    m = gt.marker(0, "DICT_6X6_250")
+    assert m["T_world_marker"].shape == (4, 4) and m["size_m"] == pytest.approx(0.15)
+    with pytest.raises(InputFileError, match="not a finished"):
+        read_sequence_truth(tmp_path)
+
+
 def test_arkit_tum_reader_reads_the_sequence(room_seq):
     tum = pytest.importorskip("arkit.io.tum_rgbd")
     _, T = read_groundtruth(Path(room_seq) / "groundtruth.txt")
@@ -173,7 +185,7 @@ def test_same_seed_gives_identical_files_and_effects_change_colour_not_geometry(
     assert np.abs(T1 - T2).max() > 1e-3
     # motion blur, exposure changes and antialiasing alter colour only: same poses, same depth
     fx = generate_sequence("marker_room", tmp_path / "fx", num_frames=3, seed=1, motion_blur=3,
-                           exposure_jitter=0.3, antialias=True, **SMALL)
+                           exposure_jitter=0.3, antialias=True, noise_std=2.0, **SMALL)
     assert (a / "groundtruth.txt").read_text() == (fx / "groundtruth.txt").read_text()
     for name in ("0.033333.png", "0.066667.png"):
         assert (a / "depth" / name).read_bytes() == (fx / "depth" / name).read_bytes()

@@ -146,3 +146,28 @@ def test_raycast_hits_the_floor_where_expected():
     assert p[0, 1] == pytest.approx(0.0, abs=1e-9)
     assert np.all(depth > 0)  # closed room: every ray hits something
     assert invert(T).shape == (4, 4)
+
+
+def test_user_recipe_file_with_an_image_target_from_a_file(tmp_path):
+    import cv2
+
+    from arkit.synthetic.scene_meshes import build_draw_items, image_target_textures
+
+    img = np.zeros((60, 90, 3), np.uint8)
+    img[:, :45] = (255, 0, 0)   # left half red (RGB)
+    img[:, 45:] = (0, 0, 255)   # right half blue
+    cv2.imwrite(str(tmp_path / "logo.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (tmp_path / "my.yaml").write_text(
+        "name: mine\nroom: null\n"
+        "image_targets:\n"
+        "  - {name: logo, position: [0, 1, -1], normal: [0, 0, 1], width: 0.3, height: 0.2,\n"
+        "     texture: {type: image, path: logo.png}}\n"
+        "camera: {type: orbit, target: [0, 1, -1]}\n")
+    spec = load_recipe(tmp_path / "my.yaml")
+    tex = image_target_textures(spec)["logo"]
+    assert tex.shape[1] > tex.shape[0]
+    assert tex[:, : tex.shape[1] // 3, 0].mean() > 200 and tex[:, -tex.shape[1] // 3:, 2].mean() > 200
+    assert len(build_draw_items(spec)) == 1
+    t = spec.to_dict()["image_targets"][0]
+    assert t["width_m"] == 0.3 and t["image"] == "targets/logo.png"
+    np.testing.assert_allclose(np.array(t["T_world_local"])[:3, 1], [0, 0, 1], atol=1e-12)

@@ -13,4 +13,4 @@ def open_arkit_recording(uri: str, **options):
     return ReplaySource(uri, **options)
 
 
-register_reader(is_recording, open_arkit_recording, name="arkit recording (recording.json)", priority=5)
+register_reader(is_recording, open_arkit_recording, name="saved arkit (recording.json)", priority=5)

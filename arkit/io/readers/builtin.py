@@ -43,7 +43,8 @@ def open_builtin(uri: str, intrinsics=None, **options):
         # Only called while the sequence is being generated (the first time).
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="frame", desc=f"generating {uri} (first run only)", file=sys.stderr)
+            bar = tqdm(total=total, unit="frame", desc=f"generating {uri} (first run only)", file=sys.stderr,
+                       mininterval=1.0)
         bar.update(done - bar.n)
 
     try:

@@ -156,24 +156,25 @@ def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray
             r[:, 1] = v - uv[:, 1]
             r[:, 2] = np.where(has_d, bf * iz - inv_d, 0.0)
             # d(u,v,bf/z)/dXc
-            Jp = np.zeros((n, 3, 3))
-            Jp[:, 0, 0] = fx * iz
-            Jp[:, 0, 2] = -fx * x * iz * iz
-            Jp[:, 1, 1] = fy * iz
-            Jp[:, 1, 2] = -fy * y * iz * iz
-            Jp[:, 2, 2] = np.where(has_d, -bf * iz * iz, 0.0)
-            # dXc/d[omega, tau] for Xc' = exp(xi) Xc: [-[Xc]x, I]
-            Jx = np.zeros((n, 3, 6))
-            Jx[:, 0, 1], Jx[:, 0, 2] = z, -y
-            Jx[:, 1, 0], Jx[:, 1, 2] = -z, x
-            Jx[:, 2, 0], Jx[:, 2, 1] = y, -x
-            Jx[:, 0, 3] = Jx[:, 1, 4] = Jx[:, 2, 5] = 1.0
-            J = Jp @ Jx
+            # J = d(u, v, bf/z)/dXc @ dXc/d[omega, tau], with dXc/d[omega, tau] = [-[Xc]x, I]
+            # for Xc' = exp(xi) Xc, written out per row
+            a, b, c = fx * iz, -fx * x * iz * iz, fy * iz
+            d = -fy * y * iz * iz
+            e = np.where(has_d, -bf * iz * iz, 0.0)
+            J = np.empty((n, 3, 6))
+            J[:, 0, 0], J[:, 0, 1], J[:, 0, 2] = b * y, a * z - b * x, -a * y
+            J[:, 0, 3], J[:, 0, 4], J[:, 0, 5] = a, 0.0, b
+            J[:, 1, 0], J[:, 1, 1], J[:, 1, 2] = -c * z + d * y, -d * x, c * x
+            J[:, 1, 3], J[:, 1, 4], J[:, 1, 5] = 0.0, c, d
+            J[:, 2, 0], J[:, 2, 1], J[:, 2, 2] = e * y, -e * x, 0.0
+            J[:, 2, 3], J[:, 2, 4], J[:, 2, 5] = 0.0, 0.0, e
             e2 = (r * r).sum(1) * inv_sigma2
             e = np.sqrt(e2)
             w = np.where(e <= delta_h, 1.0, delta_h / np.maximum(e, 1e-12)) * inv_sigma2 * inl
-            H = np.einsum("n,nki,nkj->ij", w, J, J)
-            g = np.einsum("n,nki,nk->i", w, J, r)
+            Jf = J.reshape(-1, 6)
+            Jw = (J * w[:, None, None]).reshape(-1, 6)
+            H = Jw.T @ Jf
+            g = Jw.T @ r.reshape(-1)
             try:
                 dx = -np.linalg.solve(H + 1e-9 * np.eye(6), g)
             except np.linalg.LinAlgError:

@@ -140,7 +140,7 @@ def triangulate_from_neighbours(m: Map, kf: KeyFrame, K: Intrinsics, neighbours:
 
 def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, center_kf: KeyFrame | None = None,
                             n_local: int = 10, bf: float = 0.0, fixed_kf_ids=(), max_fixed: int = 10,
-                            max_nfev: int = 15, chi2: float = 5.991) -> dict:
+                            max_nfev: int = 15, chi2: float = 5.991, jacobian: str = "analytic") -> dict:
     """Jointly refine local keyframe poses and their points (ORB-SLAM's LocalBundleAdjustment).
 
     Local keyframes: ``center_kf`` and its ``n_local`` most covisible keyframes (all keyframes
@@ -148,8 +148,10 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
     with fixed poses (at most ``max_fixed``), as does the first keyframe (the gauge).
     Residuals are pixel errors (plus the virtual-right-pixel depth residual when ``bf > 0``)
     whitened by the pyramid level; ``least_squares(method="trf", loss="huber")`` with the
-    Jacobian's sparsity pattern (each residual touches one pose and one point). Observations
-    still above the chi-square threshold afterwards are removed.
+    Jacobian's sparsity pattern (each residual touches one pose and one point): ``jacobian=
+    "analytic"`` returns the sparse Jacobian directly (pose columns use the left-perturbation
+    derivative), ``"finite-difference"`` lets scipy difference it through ``jac_sparsity``.
+    Observations still above the chi-square threshold afterwards are removed.
 
     Returns a dict with ``n_keyframes``, ``n_points``, ``n_obs``, ``cost_before``, ``cost_after``,
     ``n_outliers``.
@@ -221,19 +223,61 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
         return r.ravel()
 
     n_par = 6 * n_free + 3 * len(point_ids)
-    S = lil_matrix((n_obs * nres, n_par), dtype=np.int8)
-    rows = np.arange(n_obs)
-    for k in range(nres):
-        rr = rows * nres + k
-        fc = cam < n_free
-        for j in range(6):
-            S[rr[fc], 6 * cam[fc] + j] = 1
-        for j in range(3):
-            S[rr, 6 * n_free + 3 * pt + j] = 1
+    n_res = n_obs * nres
+    free_obs = cam < n_free
+    # column indices of each observation's pose (6) and point (3) parameters
+    cols_pose = 6 * cam[:, None] + np.arange(6)
+    cols_pt = 6 * n_free + 3 * pt[:, None] + np.arange(3)
+
+    def jac(x):
+        from scipy.sparse import csr_matrix
+
+        R, t, X = unpack(x)
+        Rc = R[cam]
+        Xc = np.einsum("nij,nj->ni", Rc, X[pt]) + t[cam]
+        xx, yy, z = Xc[:, 0], Xc[:, 1], np.maximum(Xc[:, 2], 1e-6)
+        iz = 1.0 / z
+        Jp = np.zeros((n_obs, nres, 3))
+        Jp[:, 0, 0] = K.fx * iz
+        Jp[:, 0, 2] = -K.fx * xx * iz * iz
+        Jp[:, 1, 1] = K.fy * iz
+        Jp[:, 1, 2] = -K.fy * yy * iz * iz
+        if nres == 3:
+            Jp[:, 2, 2] = np.where(has_d, -bf * iz * iz, 0.0)
+        Jp *= w[:, None, None]
+        Jx = np.zeros((n_obs, 3, 6))
+        Jx[:, 0, 1], Jx[:, 0, 2] = z, -yy
+        Jx[:, 1, 0], Jx[:, 1, 2] = -z, xx
+        Jx[:, 2, 0], Jx[:, 2, 1] = yy, -xx
+        Jx[:, 0, 3] = Jx[:, 1, 4] = Jx[:, 2, 5] = 1.0
+        J_pose = Jp @ Jx                      # (n_obs, nres, 6)
+        J_pt = Jp @ Rc                        # (n_obs, nres, 3)
+        rows = np.arange(n_res).reshape(n_obs, nres)
+        r_pose = np.repeat(rows[free_obs][:, :, None], 6, axis=2)
+        c_pose = np.repeat(cols_pose[free_obs][:, None, :], nres, axis=1)
+        r_pt = np.repeat(rows[:, :, None], 3, axis=2)
+        c_pt = np.repeat(cols_pt[:, None, :], nres, axis=1)
+        data = np.concatenate([J_pose[free_obs].ravel(), J_pt.ravel()])
+        rr = np.concatenate([r_pose.ravel(), r_pt.ravel()])
+        cc = np.concatenate([c_pose.ravel(), c_pt.ravel()])
+        return csr_matrix((data, (rr, cc)), shape=(n_res, n_par))
+
     x0 = np.concatenate([np.zeros(6 * n_free), X0.ravel()])
     r0 = residuals(x0)
-    res = least_squares(residuals, x0, jac_sparsity=S.tocsr(), method="trf", loss="huber",
-                        f_scale=np.sqrt(chi2), max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
+    if jacobian == "analytic":
+        res = least_squares(residuals, x0, jac=jac, method="trf", loss="huber", f_scale=np.sqrt(chi2),
+                            max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
+    else:
+        S = lil_matrix((n_res, n_par), dtype=np.int8)
+        rows = np.arange(n_obs)
+        for k in range(nres):
+            rr = rows * nres + k
+            for j in range(6):
+                S[rr[free_obs], cols_pose[free_obs, j]] = 1
+            for j in range(3):
+                S[rr, cols_pt[:, j]] = 1
+        res = least_squares(residuals, x0, jac_sparsity=S.tocsr(), method="trf", loss="huber",
+                            f_scale=np.sqrt(chi2), max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
     R, t, X = unpack(res.x)
     for i, kf in enumerate(free):
         T_cw = np.eye(4)

@@ -241,7 +241,7 @@ class VisualTracker(Tracker):
             pid_last = self._last_pid[m.alive[self._last_pid]] if len(self._last_pid) else self._last_pid
             T_cw, kp, pid, inl = self._track_last_frame(
                 invert(predict_constant_velocity(self._T_wc_last, self._T_wc_prev)), pid_last, feats, tree)
-            if self._T_wc_prev is not None and inl.sum() < max(30, 0.5 * len(pid_last)):
+            if self._T_wc_prev is not None and inl.sum() < 0.8 * len(pid_last):
                 # dropped or repeated frames break the constant-velocity model: try "no motion" too
                 alt = self._track_last_frame(invert(self._T_wc_last), pid_last, feats, tree)
                 if alt[3].sum() > inl.sum():
@@ -337,11 +337,9 @@ class VisualTracker(Tracker):
     def _maybe_insert_keyframe(self, frame, feats, kp, pid, local_kfs):
         c, m = self.config, self.map
         ref = m.keyframes[-1]
-        obs_counts = m.observation_counts()
-        min_obs = 2 if len(m.keyframes) > 1 else 1
         rp = ref.point_ids[ref.point_ids >= 0]
-        n_ref = int((obs_counts[rp] >= min_obs).sum()) if len(rp) else 0
-        n_tracked = int((obs_counts[pid] >= min_obs).sum()) if len(pid) else 0
+        n_ref = int(m.alive[rp].sum()) if len(rp) else 0
+        n_tracked = len(pid)
         rgbd = self._mode == "rgbd"
         close = (feats.depth_m > 0.1) & (feats.depth_m < 3.0)
         tracked_mask = np.zeros(len(feats), bool)
