@@ -12,15 +12,32 @@ import numpy as np
 from arkit.planes.plane_fit import covariance_from_moments, fit_planes_from_moments
 
 
-def dilate_cells(cells: np.ndarray, grid) -> np.ndarray:
-    """Cell indices of ``cells`` plus their 8-neighbours (sorted, unique)."""
+def dilated_pairs(own, R, grid):
+    """Every (cell, region) pair where the cell is in the 8-neighbour dilation of the region.
+
+    Parameters
+    ----------
+    own : (Ncell,) int
+        Region of each cell, -1 for none.
+    R : int
+        Number of regions.
+    grid : (Hc, Wc)
+
+    Returns
+    -------
+    cells, regions : (P,) int
+        Sorted by cell, then region.
+    """
     Hc, Wc = grid
-    m = np.zeros((Hc + 2, Wc + 2), bool)
-    r, c = np.divmod(cells, Wc)
+    M = np.zeros((Hc + 2, Wc + 2, R), bool)
+    has = np.flatnonzero(own >= 0)
+    r, c = np.divmod(has, Wc)
+    M[r + 1, c + 1, own[has]] = True
+    D = np.zeros((Hc, Wc, R), bool)
     for dr in (0, 1, 2):
         for dc in (0, 1, 2):
-            m[r + dr, c + dc] = True
-    return np.flatnonzero(m[1:-1, 1:-1].ravel())
+            D |= M[dr:dr + Hc, dc:dc + Wc]
+    return np.nonzero(D.reshape(Hc * Wc, R))
 
 
 def mse_to_planes(S, nrm, off) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.errors import FrameError, IntrinsicsError
 from arkit.core.pose import readonly
-from arkit.planes.cell_regions import dilate_cells, grow_regions, region_sums
+from arkit.planes.cell_regions import dilated_pairs, grow_regions, region_sums
 from arkit.planes.plane_fit import fit_planes_from_moments
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,19 @@ class DepthPlane:
         object.__setattr__(self, "normal", readonly(np.asarray(self.normal, np.float64).reshape(3)))
         object.__setattr__(self, "centroid", readonly(np.asarray(self.centroid, np.float64).reshape(3)))
 
+    @classmethod
+    def from_mask(cls, normal, offset: float, inlier_mask, centroid, rms_m: float = 0.0) -> "DepthPlane":
+        """A plane with an explicit (H, W) bool inlier mask (e.g. from another extractor)."""
+        m = np.asarray(inlier_mask, bool)
+        if m.ndim != 2:
+            raise FrameError(f"inlier_mask must be a 2-D (H, W) bool array, got shape {m.shape}")
+        return cls(normal, float(offset), int(m.sum()), centroid, float(rms_m), _labels=m, _index=-1)
+
     @functools.cached_property
     def inlier_mask(self) -> np.ndarray:
-        m = self._labels == self._index
+        if self._labels is None:
+            raise FrameError("this DepthPlane has no inlier mask; build it with DepthPlane.from_mask")
+        m = np.array(self._labels, bool) if self._index < 0 else self._labels == self._index
         m.setflags(write=False)
         return m
 
@@ -304,11 +314,7 @@ class DepthPlaneExtractor:
         own = np.full(Z.shape[0], -1)
         for r, (cells, _, _) in enumerate(regions):
             own[cells] = r
-        cand = [dilate_cells(cells, self.grid) for cells, _, _ in regions]
-        pc = np.concatenate(cand)                                  # pair -> cell
-        pr = np.repeat(np.arange(R), [len(c) for c in cand])       # pair -> region
-        order_c = np.argsort(pc, kind="stable")
-        pc, pr = pc[order_c], pr[order_c]
+        pc, pr = dilated_pairs(own, R, self.grid)                 # (cell, region), sorted by cell
         cover = np.bincount(pc, minlength=Z.shape[0])
         whole = (own[pc] == pr) & (cover[pc] == 1)
         label = np.full(Z.shape, -1, np.int16)

@@ -69,12 +69,36 @@ class FaceTrackingResult:
     changes: TrackableChanges = field(default_factory=TrackableChanges)
 
 
+#: Depth of the nose tip in front of the ear line over half the ear-to-ear width (adult head,
+#: ~10 cm / ~7.3 cm); turns the nose's sideways offset into a yaw angle.
+NOSE_DEPTH_OVER_HALF_EAR_WIDTH = 1.4
+
+
 def coarse_face_pose(det: FaceDetection, intrinsics: Intrinsics, face_width_m: float = 0.15) -> np.ndarray:
-    """``T_camera_face`` (4, 4) from a detection (see the module doc for the model and accuracy)."""
+    """``T_camera_face`` (4, 4) from a detection (see the module doc for the model and accuracy).
+
+    Head model: the ears on a line, the nose tip ``NOSE_DEPTH_OVER_HALF_EAR_WIDTH`` half-widths
+    in front of it. A yaw turns the nose sideways by ``depth * sin(yaw)`` while the ears close up
+    to ``width * cos(yaw)``, so ``tan(yaw) = offset / (half_width_px * ratio)``.
+    """
     x, y, w, h = det.box_xywh_px
     kp = det.keypoints_px
-    ears_ok = np.all(np.isfinite(kp[4:6]))
-    width_px = float(np.linalg.norm(kp[4] - kp[5])) if ears_ok else w
+    ears_ok = bool(np.all(np.isfinite(kp[4:6])))
+    roll = yaw = 0.0
+    if np.all(np.isfinite(kp[0:2])):
+        d = kp[1] - kp[0]
+        roll = float(np.arctan2(d[1], d[0]))
+    width_px = w
+    if ears_ok:
+        c, s_ = np.cos(roll), np.sin(roll)
+        ear_r, ear_l = kp[4], kp[5]
+        along = lambda p: c * p[0] + s_ * p[1]  # noqa: E731 - coordinate along the eye line
+        half = 0.5 * (along(ear_l) - along(ear_r))
+        if half > 1e-6:
+            if np.all(np.isfinite(kp[2])):
+                offset = along(kp[2]) - 0.5 * (along(ear_l) + along(ear_r))
+                yaw = float(np.arctan2(offset, half * NOSE_DEPTH_OVER_HALF_EAR_WIDTH))
+            width_px = 2.0 * half / max(np.cos(yaw), 0.3)
     width_px = max(width_px, 0.6 * w, 1.0)
     z = intrinsics.fx * face_width_m / width_px
     centre = np.array([x + w / 2.0, y + h / 2.0])
@@ -85,14 +109,6 @@ def coarse_face_pose(det: FaceDetection, intrinsics: Intrinsics, face_width_m: f
     axis = np.cross(np.array([0.0, 0.0, -1.0]), to_cam)
     ang = np.arcsin(np.clip(np.linalg.norm(axis), 0.0, 1.0))
     R_look = rotvec_to_matrix(axis / max(np.linalg.norm(axis), 1e-12) * ang) if ang > 1e-9 else np.eye(3)
-    roll = yaw = 0.0
-    if np.all(np.isfinite(kp[0:2])):
-        d = kp[1] - kp[0]
-        roll = float(np.arctan2(d[1], d[0]))
-    if ears_ok and np.isfinite(kp[2]).all():
-        half = 0.5 * (kp[5, 0] - kp[4, 0])
-        if abs(half) > 1e-6:
-            yaw = float(np.arcsin(np.clip((kp[2, 0] - 0.5 * (kp[4, 0] + kp[5, 0])) / half, -1.0, 1.0)))
     R_roll = rotvec_to_matrix(np.array([0.0, 0.0, 1.0]) * roll)   # about the camera's optical axis
     R_yaw = rotvec_to_matrix(np.array([0.0, 0.0, -1.0]) * yaw)    # about the face's vertical (-Z = up)
     return from_rt(R_look @ R_roll @ R0 @ R_yaw, p)

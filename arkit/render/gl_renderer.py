@@ -224,54 +224,55 @@ class GLRenderer(Renderer):
         x0, y0 = min(x0, w - fw), min(y0, h - fh)
         sub = Intrinsics(fw, fh, intrinsics.fx, intrinsics.fy, intrinsics.cx - x0, intrinsics.cy - y0)
         try:
-            self._release_dead()
-            msaa, resolve = self._framebuffers(fw, fh)
-            target = msaa if msaa is not None else resolve
-            ctx, mgl, prog = self.ctx, self._mgl, self.prog
-            target.use()
-            target.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-            P = projection_matrix_gl(sub, near, far)
-            ctx.enable(mgl.DEPTH_TEST | mgl.BLEND)
-            ctx.blend_func = (mgl.SRC_ALPHA, mgl.ONE_MINUS_SRC_ALPHA, mgl.ONE, mgl.ONE_MINUS_SRC_ALPHA)
-            ctx.front_face = "ccw"
-            ctx.cull_face = "back"
-            prog["u_ambient"].value = float(ambient)
-            prog["u_light"].value = tuple(float(x) for x in light)
-            prog["u_tex"].value = 0
-            for it in items:
-                mesh = it.mesh
-                g = self._mesh_gpu(mesh)
-                T_co = model_view_cv(T_world_camera, it.T_world_object)
-                mvp = mvp_from_model_view_cv(P, T_co)
-                nmat = np.linalg.inv(T_co[:3, :3]).T
-                prog["u_mvp"].write(mvp.T.astype(np.float32).tobytes())
-                prog["u_nmat"].write(nmat.T.astype(np.float32).tobytes())
-                prog["u_opacity"].value = float(min(max(it.opacity, 0.0), 1.0))
-                prog["u_unlit"].value = bool(mesh.unlit)
-                prog["u_use_tex"].value = g.texture is not None
-                (g.texture or self._white).use(0)
-                if mesh.double_sided:
-                    ctx.disable(mgl.CULL_FACE)
-                else:
-                    ctx.enable(mgl.CULL_FACE)
-                if it.opacity < 1.0 or self._is_translucent(mesh):
-                    # depth pre-pass: only the item's front-most surface is blended (no inner
-                    # faces showing through), as in the software renderer
-                    target.color_mask = (False, False, False, False)
-                    target.use()
-                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
-                    target.color_mask = (True, True, True, True)
-                    target.use()
-                    ctx.depth_func = "<="
-                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
-                    ctx.depth_func = "<"
-                else:
-                    g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
-            ctx.disable(mgl.CULL_FACE)
-            if msaa is not None:
-                ctx.copy_framebuffer(resolve, msaa)
-            color = np.frombuffer(resolve.read(components=4, alignment=1), np.uint8)
-            dwin = np.frombuffer(resolve.read(components=1, attachment=-1, dtype="f4", alignment=1), np.float32)
+            with self.ctx:  # make this renderer's context current (several may exist)
+                self._release_dead()
+                msaa, resolve = self._framebuffers(fw, fh)
+                target = msaa if msaa is not None else resolve
+                ctx, mgl, prog = self.ctx, self._mgl, self.prog
+                target.use()
+                target.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+                P = projection_matrix_gl(sub, near, far)
+                ctx.enable(mgl.DEPTH_TEST | mgl.BLEND)
+                ctx.blend_func = (mgl.SRC_ALPHA, mgl.ONE_MINUS_SRC_ALPHA, mgl.ONE, mgl.ONE_MINUS_SRC_ALPHA)
+                ctx.front_face = "ccw"
+                ctx.cull_face = "back"
+                prog["u_ambient"].value = float(ambient)
+                prog["u_light"].value = tuple(float(x) for x in light)
+                prog["u_tex"].value = 0
+                for it in items:
+                    mesh = it.mesh
+                    g = self._mesh_gpu(mesh)
+                    T_co = model_view_cv(T_world_camera, it.T_world_object)
+                    mvp = mvp_from_model_view_cv(P, T_co)
+                    nmat = np.linalg.inv(T_co[:3, :3]).T
+                    prog["u_mvp"].write(mvp.T.astype(np.float32).tobytes())
+                    prog["u_nmat"].write(nmat.T.astype(np.float32).tobytes())
+                    prog["u_opacity"].value = float(min(max(it.opacity, 0.0), 1.0))
+                    prog["u_unlit"].value = bool(mesh.unlit)
+                    prog["u_use_tex"].value = g.texture is not None
+                    (g.texture or self._white).use(0)
+                    if mesh.double_sided:
+                        ctx.disable(mgl.CULL_FACE)
+                    else:
+                        ctx.enable(mgl.CULL_FACE)
+                    if it.opacity < 1.0 or self._is_translucent(mesh):
+                        # depth pre-pass: only the item's front-most surface is blended (no inner
+                        # faces showing through), as in the software renderer
+                        target.color_mask = (False, False, False, False)
+                        target.use()
+                        g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                        target.color_mask = (True, True, True, True)
+                        target.use()
+                        ctx.depth_func = "<="
+                        g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                        ctx.depth_func = "<"
+                    else:
+                        g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
+                ctx.disable(mgl.CULL_FACE)
+                if msaa is not None:
+                    ctx.copy_framebuffer(resolve, msaa)
+                color = np.frombuffer(resolve.read(components=4, alignment=1), np.uint8)
+                dwin = np.frombuffer(resolve.read(components=1, attachment=-1, dtype="f4", alignment=1), np.float32)
         except RendererError:
             raise
         except Exception as e:
@@ -290,14 +291,15 @@ class GLRenderer(Renderer):
             return
         self._closed = True
         try:
-            for g in self._meshes.values():
-                g.release()
-            self._meshes.clear()
-            for pair in self._fbos.values():
-                self._release_fbos(pair)
-            self._fbos.clear()
-            self.prog.release()
-            self._white.release()
+            with self.ctx:
+                for g in self._meshes.values():
+                    g.release()
+                self._meshes.clear()
+                for pair in self._fbos.values():
+                    self._release_fbos(pair)
+                self._fbos.clear()
+                self.prog.release()
+                self._white.release()
             self.ctx.release()
         except Exception as e:  # pragma: no cover - best effort at shutdown
             log.warning("error while releasing the GL context: %s", e)

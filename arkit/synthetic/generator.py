@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Direction the scene's light travels in world coordinates (down, slightly slanted).
 LIGHT_DIR_WORLD = np.array([0.35, -1.0, 0.25])
+#: Bump when the generator's output changes for the same recipe (invalidates cached sequences).
 GENERATOR_VERSION = 1
 
 
@@ -213,10 +214,12 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
     try:
         items = build_draw_items(spec)
         surfaces = spec.surfaces() if plane_ids else None
-        renderer = create_renderer(int(width), int(height), backend=backend, samples=0)
-        colour_renderer = create_renderer(int(width), int(height), backend=backend, samples=4) if antialias else None
+        renderer = colour_renderer = None
         writer = _BackgroundWriter(png_compression)
         try:
+            renderer = create_renderer(int(width), int(height), backend=backend, samples=0)
+            if antialias:
+                colour_renderer = create_renderer(int(width), int(height), backend=backend, samples=4)
             backend_used = renderer.backend
             for i, t in enumerate(timestamps):
                 acc = np.zeros((int(height), int(width), 3), np.float32)
@@ -253,9 +256,9 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
             writer.finish()
         finally:
             writer.shutdown()
-            renderer.close()
-            if colour_renderer is not None:
-                colour_renderer.close()
+            for r in (renderer, colour_renderer):
+                if r is not None:
+                    r.close()
         elapsed = time.perf_counter() - t_start
         tum.write_lists(tmp, timestamps, spec.name)
         tum.write_groundtruth(tmp / "groundtruth.txt", timestamps, poses, spec.name)
@@ -270,7 +273,7 @@ def generate_sequence(spec_or_recipe: Union[SceneSpec, str, os.PathLike, dict], 
             "generator_version": GENERATOR_VERSION, "num_frames": num_frames, "fps": fps,
             "width": int(width), "height": int(height), "hfov_deg": float(hfov_deg), "seed": int(seed),
             "motion_blur": sub if sub > 1 else 0, "shutter": float(shutter), "exposure_jitter": float(exposure_jitter),
-            "noise_std": float(noise_std),
+            "noise_std": float(noise_std), "texture_px_per_m": float(spec.px_per_m),
             "depth_scale": tum.DEPTH_SCALE, "camera_axes": "opencv", "pose_convention": "T_world_camera",
             "camera_path": {k: v for k, v in path.params.items()}, "light_dir_world": light_w.tolist(),
             "plane_ids": bool(plane_ids), "renderer_backend": backend_used, "antialias": bool(antialias),

@@ -1,5 +1,7 @@
 """ARKitScenes raw scans: a tiny scan written from the dataset's documented layout and read back."""
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
@@ -91,5 +93,8 @@ def test_arkitscenes_bad_inputs(tmp_path, pattern):
         ARKitScenesSource(scan)
     (fr / "lowres_wide.traj").unlink()
     assert all(f.T_world_camera_recorded is None for f in ARKitScenesSource(scan, load_depth=False))
+    shutil.rmtree(fr / "lowres_depth")
+    with pytest.raises(SourceError, match="lowres_depth does not exist"):
+        ARKitScenesSource(scan)
     with pytest.raises(SourceError, match="not an ARKitScenes scan"):
         ARKitScenesSource(fr / "lowres_wide")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from arkit.core.camera import Intrinsics
-from arkit.core.errors import MissingDependencyError, SourceError
+from arkit.core.errors import InputFileError, MissingDependencyError, SourceError
 from arkit.core.pose import CV_FROM_GL, invert, matrix_to_quat_wxyz, rotation_angle_deg, rotvec_to_matrix
 from arkit.io.readers.record3d import Record3DSource, record3d_pose_to_T_world_camera
 from arkit.io.sources import open_source
@@ -57,6 +57,16 @@ def write_r3d(path, images, depths, poses, K_color, *, lzfse=True, confs=None, d
             if confs is not None:
                 z.writestr(f"rgbd/{i}.conf", compress(np.asarray(confs[i], np.uint8).tobytes(), lzfse))
     return path
+
+
+def zipfile_bytes(members: dict) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
 
 
 def have_lzfse() -> bool:
@@ -111,6 +121,8 @@ def test_record3d_reader(tmp_path, pattern, lzfse):
         assert np.all(f.depth_m[:, -4:] == 0)  # confidence 0 removed
         assert f.meta["confidence"].shape == (48, 64)
     src.close()
+    assert len(list(src)) == 3  # a second pass reopens the archive
+    src.close()
 
 
 def test_record3d_unzipped_folder(tmp_path, pattern):
@@ -133,10 +145,23 @@ def test_record3d_bad_inputs(tmp_path, pattern, monkeypatch):
     raw = make_capture(tmp_path / "t.r3d", pattern, lzfse=False).read_bytes()
     (tmp_path / "t.r3d").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(SourceError, match="t.r3d.*truncated"):
-        Record3DSource(tmp_path / "t.r3d")
+        open_source(tmp_path / "t.r3d")
+    (tmp_path / "e.r3d").write_bytes(b"")
+    with pytest.raises(SourceError, match="e.r3d is not a readable"):
+        open_source(tmp_path / "e.r3d")
+    (tmp_path / "n.r3d").write_bytes(zipfile_bytes({"rgbd/0.jpg": b"x"}))
+    with pytest.raises(InputFileError, match="no 'metadata'"):
+        Record3DSource(tmp_path / "n.r3d")
+    (tmp_path / "j.r3d").write_bytes(zipfile_bytes({"metadata": b"{\"w\": 64, \"h\": 48}"}))
+    with pytest.raises(InputFileError, match="lacks the field 'K'"):
+        Record3DSource(tmp_path / "j.r3d")
     path = make_capture(tmp_path / "d.r3d", pattern, lzfse=False, drop=(1,))
     with pytest.warns(UserWarning, match=r"rgbd/1\.depth is missing"):
         assert len(list(Record3DSource(path))) == 2
+    mm = write_r3d(tmp_path / "mm.r3d", [pattern(0, 64, 48)], [np.full((DH, DW), 1500.0, np.float32)],
+                   [true_pose(0)], K, lzfse=False)  # millimetres instead of metres
+    with pytest.warns(UserWarning, match="implausible"):
+        assert len(list(Record3DSource(mm))) == 1
     path = make_capture(tmp_path / "s.r3d", pattern, lzfse=False, dsize=(16, 12))  # metadata lies about dw/dh
     with pytest.warns(UserWarning, match="dw/dh"):
         assert list(Record3DSource(path)) == []

@@ -1,5 +1,6 @@
 """ScanNet SensReader exports: a tiny scene written from the export layout and read back."""
 
+import shutil
 import warnings
 
 import cv2
@@ -96,6 +97,7 @@ def test_scannet_reader(tmp_path, pattern):
         assert f.depth_m[30, 0] == 0  # outside the depth camera's narrower field of view
 
 
+@pytest.mark.filterwarnings(r"ignore:.*invalid \(-inf\) pose")
 def test_scannet_bad_inputs(tmp_path, pattern):
     root = make_scannet(tmp_path / "scene0001_00", pattern, n=3)
     cv2.imwrite(str(root / "depth" / "2.png"), np.full((30, 40), 7, np.uint8))  # 8-bit: wrong format
@@ -107,6 +109,13 @@ def test_scannet_bad_inputs(tmp_path, pattern):
     with pytest.warns(UserWarning, match=r"0\.txt"):
         f0 = next(iter(ScanNetSource(root, load_depth=False)))
     assert f0.T_world_camera_recorded is None
+    shutil.rmtree(root / "pose")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no pose folder: frames without poses, no warning per frame
+        assert [f.T_world_camera_recorded for f in ScanNetSource(root, load_depth=False)] == [None] * 3
+    shutil.rmtree(root / "depth")
+    with pytest.raises(SourceError, match="depth does not exist"):
+        ScanNetSource(root)
     (root / "intrinsic" / "intrinsic_depth.txt").unlink()
     with pytest.raises(SourceError, match="intrinsic_depth.txt"):
         ScanNetSource(root)

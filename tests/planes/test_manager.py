@@ -146,3 +146,40 @@ def test_polygon_iou_helper():
     sq = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
     assert polygon_iou(sq, sq) == pytest.approx(1.0, abs=1e-6)
     assert polygon_iou(sq, sq + [0.5, 0]) == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_real_sevenscenes_sequence(shared_data):
+    import cv2
+
+    folder = shared_data("sevenscenes_redkitchen_a")
+    K7 = Intrinsics(640, 480, 585.0, 585.0, 320.0, 240.0)
+    mgr = PlaneManager()
+    removed = []
+    for f in sorted(folder.glob("frame-*.depth.png"))[:60:12]:
+        raw = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        depth = np.where(raw >= 65535, 0, raw).astype(np.float32) / 1000.0
+        T = np.loadtxt(str(f).replace(".depth.png", ".pose.txt"))
+        removed += mgr.update(depth, K7, T).removed
+    live = {p.id for p in mgr.planes()}
+    assert len(live) >= 3
+    for pid in removed:
+        assert mgr.get(pid).subsumed_by is not None and pid not in live
+    big = max(mgr.planes(), key=lambda p: p.extent_xz[0] * p.extent_xz[1])
+    assert big.extent_xz[0] * big.extent_xz[1] > 1.0        # the table top / cupboard front
+
+
+def test_update_with_given_depth_planes():
+    from arkit.planes.depth_extractor import DepthPlane
+
+    T = look_at((0.0, 1.5, -0.8), (0.0, 0.0, 1.5))
+    gt = render_depth(floor_only(), K, T, seed=4, noise=False, holes=False)
+    mask = gt.plane_id == 0
+    uv = np.argwhere(mask)[:, ::-1]
+    c = K.unproject(uv, gt.depth_m[mask]).mean(0)
+    dp = DepthPlane.from_mask(gt.normals_camera[0], gt.offsets_camera[0], mask, c)
+    assert dp.num_inliers == mask.sum() and np.array_equal(dp.inlier_mask, mask)
+    mgr = new_manager()
+    ch = mgr.update(gt.depth_m, K, T, depth_planes=[dp])
+    p, = mgr.planes()
+    assert ch.added == (p.id,) and p.label == "floor"
+    assert np.allclose(p.normal_world, [0, 1, 0], atol=1e-5) and abs(p.T_world_local[1, 3]) < 1e-4

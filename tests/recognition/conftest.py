@@ -12,7 +12,7 @@ def mp_models(tmp_path_factory):
     """
     from arkit.recognition import models
 
-    needed = ("face_detector", "selfie_segmenter")
+    needed = ("face_detector", "face_detector_full_range", "selfie_segmenter", "selfie_segmenter_landscape")
     if all(models.is_available(n) for n in needed):
         yield models.cache_dir()
         return

@@ -31,9 +31,9 @@ def _texture(seed, size=512):
 
 # Planes: (point, normal, u axis, v axis, texture metres per texture image)
 _PLANES = [
-    (np.array([0.0, 0.0, 3.0]), np.array([0.0, 0.0, -1.0]), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), 4.0),
-    (np.array([0.0, 1.0, 0.0]), np.array([0.0, -1.0, 0.0]), np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), 4.0),
-    (np.array([-1.5, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0, 0, 1.0]), np.array([0, 1.0, 0]), 4.0),
+    (np.array([0.0, 0.0, 1.6]), np.array([0.0, 0.0, -1.0]), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), 2.5),
+    (np.array([0.0, 0.6, 0.0]), np.array([0.0, -1.0, 0.0]), np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), 2.5),
+    (np.array([-0.8, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0, 0, 1.0]), np.array([0, 1.0, 0]), 2.5),
 ]
 _TEX = [_texture(s) for s in range(3)]
 
@@ -66,15 +66,15 @@ def render(T_world_camera):
     return np.repeat(img[:, :, None], 3, axis=2), depth.reshape(H, W).astype(np.float32)
 
 
-def trajectory(n, step_m=0.02):
+def trajectory(n, step_m=0.015):
     poses = []
     for i in range(n):
         R = rotvec_to_matrix([0.0, 0.004 * i, 0.002 * i])
-        poses.append(from_rt(R, [step_m * i, -0.2 + 0.005 * i, 0.01 * i]))
+        poses.append(from_rt(R, [step_m * i, -0.1 + 0.003 * i, 0.005 * i]))
     return poses
 
 
-def make_frames(n, depth=True, step_m=0.02):
+def make_frames(n, depth=True, step_m=0.015):
     frames = []
     for i, T in enumerate(trajectory(n, step_m)):
         rgb, d = render(T)
@@ -106,8 +106,9 @@ def test_rgbd_tracks_synthetic_scene_with_exact_poses(rgbd_frames):
     T0 = rgbd_frames[0].T_world_camera_recorded
     for f, T in zip(rgbd_frames, est):
         T_gt = invert(T0) @ f.T_world_camera_recorded
-        assert np.linalg.norm(T[:3, 3] - T_gt[:3, 3]) < 0.01
-    assert _ate(est, rgbd_frames, "se3").rmse_m < 0.005
+        assert np.linalg.norm(T[:3, 3] - T_gt[:3, 3]) < 0.015
+    # one pixel at the 1.6 m wall is 5.7 mm: the SE(3)-aligned ATE must stay below about a pixel
+    assert _ate(est, rgbd_frames, "se3").rmse_m < 0.006
 
 
 def test_black_and_textureless_frames_report_a_reason(rgbd_frames):

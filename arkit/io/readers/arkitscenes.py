@@ -198,6 +198,9 @@ class ARKitScenesSource(FrameSource):
         if not files:
             raise SourceError(f"{root / COLOR_DIR} holds no <video_id>_<timestamp>.png images")
         self._files = sorted(files)
+        if load_depth and not (root / DEPTH_DIR).is_dir():
+            raise SourceError(f"{root / DEPTH_DIR} does not exist; download the lowres_depth asset or pass "
+                              f"load_depth=False")
         self._first_K = None
         for _, f in self._files[:20]:
             K = self._pincam(f)
@@ -282,8 +285,11 @@ class ARKitScenesSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         from arkit.io.image_folder_source import read_image_rgb
 
+        from arkit.io.readers.scannet import DepthScaleCheck
+
         self.skipped_frames = 0
         index = 0
+        scale_check = DepthScaleCheck()
         for (t, color_path), T in zip(self._files, self._poses):
             if self.max_frames is not None and index >= self.max_frames:
                 break
@@ -308,6 +314,10 @@ class ARKitScenesSource(FrameSource):
                 if depth is None:
                     self._skip(problem)
                     continue
+                med = scale_check(depth)
+                if med is not None:
+                    warnings.warn(f"{self.root / DEPTH_DIR}: median depth {med:.1f} m is implausible; ARKitScenes "
+                                  f"depth PNGs must hold millimetres", stacklevel=2)
             meta = {"source": self.name, "file": color_path.name}
             if conf is not None:
                 meta["confidence"] = conf

@@ -51,19 +51,16 @@ _LZFSE_MAGIC = (b"bvx1", b"bvx2", b"bvxn", b"bvx-", b"bvx$")
 _COLOR_RE = re.compile(r"^rgbd/(\d+)\.(jpg|jpeg|png)$", re.IGNORECASE)
 
 
-def _is_r3d_zip(p: Path) -> bool:
-    if not (p.is_file() and p.suffix.lower() == ".r3d"):
-        return False
-    with open(p, "rb") as fh:
-        return fh.read(4) == b"PK\x03\x04"
-
-
 def is_record3d_capture(path) -> bool:
-    """True for a ``.r3d`` file (a zip) or an unzipped folder with ``metadata`` and ``rgbd/``."""
+    """True for a ``.r3d`` file or an unzipped folder with ``metadata`` and ``rgbd/``.
+
+    Any ``.r3d`` file is claimed (even a broken one), so that opening it gives the reader's
+    error message (e.g. "truncated") instead of "unrecognised file type".
+    """
     p = Path(path)
     if p.is_dir():
         return (p / "metadata").is_file() and (p / "rgbd").is_dir()
-    return _is_r3d_zip(p)
+    return p.is_file() and p.suffix.lower() == ".r3d"
 
 
 def record3d_pose_to_T_world_camera(pose) -> np.ndarray:
@@ -115,20 +112,27 @@ class _Archive:
     def __init__(self, path: Path):
         self.path = path
         self._zip = None
-        if path.is_dir():
+        self._is_dir = path.is_dir()
+        if self._is_dir:
             self.names = [str(f.relative_to(path)).replace("\\", "/") for f in path.rglob("*") if f.is_file()]
         else:
-            try:
-                self._zip = zipfile.ZipFile(path)
-                self.names = self._zip.namelist()
-            except (zipfile.BadZipFile, OSError) as e:
-                raise SourceError(f"{path} is not a readable .r3d (zip) archive: {e}; is it truncated?") from None
+            self._open()
+            self.names = self._zip.namelist()
+
+    def _open(self) -> None:
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise SourceError(f"{self.path} is not a readable .r3d (zip) archive: {e}; is it truncated?") from None
 
     def read(self, name: str) -> Optional[bytes]:
         try:
-            if self._zip is not None:
-                return self._zip.read(name)
-            return (self.path / name).read_bytes()
+            if self._is_dir:
+                path = self.path / name
+                return path.read_bytes() if path.is_file() else None
+            if self._zip is None:  # reopened after close(), e.g. for a second pass
+                self._open()
+            return self._zip.read(name)
         except KeyError:
             return None
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
@@ -277,9 +281,12 @@ class Record3DSource(FrameSource):
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
+        from arkit.io.readers.scannet import DepthScaleCheck
+
         self.skipped_frames = 0
         K = self._intrinsics
         index = 0
+        scale_check = DepthScaleCheck()
         for number, name in self._frames:
             if self.max_frames is not None and index >= self.max_frames:
                 break
@@ -299,6 +306,10 @@ class Record3DSource(FrameSource):
                 except InputFileError as e:
                     self._skip(str(e))
                     continue
+                med = scale_check(depth)
+                if med is not None:
+                    warnings.warn(f"{self.path}: median depth {med:.1f} m is implausible; Record3D depth must be "
+                                  f"float32 metres", stacklevel=2)
             t = (self._times[number] if self._times is not None and number < len(self._times)
                  else number / self._fps)
             T = self._poses[number] if number < len(self._poses) else None

@@ -5,6 +5,8 @@ Layout (one folder per scene, e.g. ``scene0000_00/``)::
     color/0.jpg ...                 colour images (1296x968 in ScanNet v2)
     depth/0.png ...                 uint16 depth in millimetres (640x480), 0 = invalid
     pose/0.txt ...                  4x4 camera-to-world matrix (OpenCV camera axes, metres);
+                                    (depth and pose files share the colour file's stem, so
+                                    zero-padded names such as 000000.jpg work too)
                                     frames the reconstruction lost hold ``-inf`` rows
     intrinsic/intrinsic_color.txt   4x4 (or 3x3) camera matrix of the colour images
     intrinsic/intrinsic_depth.txt   4x4 (or 3x3) camera matrix of the depth images
@@ -24,6 +26,7 @@ depth edges can be off by a few colour pixels). The export has no timestamps: fr
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import warnings
@@ -131,13 +134,44 @@ def register_depth_by_intrinsics(depth_m: np.ndarray, K_depth: Intrinsics, K_col
     d = np.asarray(depth_m, dtype=np.float32)
     if (d.shape[1], d.shape[0]) == K_color.size and K_depth == K_color:
         return d
+    map_x, map_y = _depth_maps(K_depth.undistorted(), K_color.undistorted())
+    return cv2.remap(d, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _depth_maps(K_depth: Intrinsics, K_color: Intrinsics) -> tuple:
+    """Cached ``cv2.remap`` tables (read-only (H, W) float32) of :func:`register_depth_by_intrinsics`."""
     W, H = K_color.size
-    mx = (K_depth.fx * (np.arange(W, dtype=np.float64) - K_color.cx) / K_color.fx + K_depth.cx)
-    my = (K_depth.fy * (np.arange(H, dtype=np.float64) - K_color.cy) / K_color.fy + K_depth.cy)
-    map_x = np.broadcast_to(np.round(mx).astype(np.float32)[None, :], (H, W))
-    map_y = np.broadcast_to(np.round(my).astype(np.float32)[:, None], (H, W))
-    return cv2.remap(d, np.ascontiguousarray(map_x), np.ascontiguousarray(map_y), cv2.INTER_NEAREST,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    mx = K_depth.fx * (np.arange(W, dtype=np.float64) - K_color.cx) / K_color.fx + K_depth.cx
+    my = K_depth.fy * (np.arange(H, dtype=np.float64) - K_color.cy) / K_color.fy + K_depth.cy
+    map_x = np.ascontiguousarray(np.broadcast_to(np.round(mx).astype(np.float32)[None, :], (H, W)))
+    map_y = np.ascontiguousarray(np.broadcast_to(np.round(my).astype(np.float32)[:, None], (H, W)))
+    map_x.setflags(write=False)
+    map_y.setflags(write=False)
+    return map_x, map_y
+
+
+class DepthScaleCheck:
+    """Spots a wrong depth scale (e.g. millimetres read as metres) from the first frame with depth.
+
+    Call it on every depth map: it looks at the first one holding valid depth (every 4th pixel)
+    and returns its median in metres when that exceeds :data:`IMPLAUSIBLE_DEPTH_M`, else None;
+    later calls return None at no cost.
+    """
+
+    def __init__(self):
+        self.done = False
+
+    def __call__(self, depth_m: np.ndarray) -> Optional[float]:
+        if self.done:
+            return None
+        sample = depth_m[::4, ::4]
+        valid = sample[sample > 0]
+        if valid.size == 0:
+            return None
+        self.done = True
+        med = float(np.median(valid))
+        return med if med > IMPLAUSIBLE_DEPTH_M else None
 
 
 class ScanNetSource(FrameSource):
@@ -208,6 +242,12 @@ class ScanNetSource(FrameSource):
             if not kd.is_file():
                 raise SourceError(f"{kd} is missing; it is needed to register depth (or pass load_depth=False)")
             self._depth_matrix = read_scannet_matrix(kd, "depth camera matrix")[:3, :3]
+            if not (self.folder / "depth").is_dir():
+                raise SourceError(f"{self.folder / 'depth'} does not exist; export depth with SensReader "
+                                  f"(--export_depth_images) or pass load_depth=False")
+        self._has_poses = (self.folder / "pose").is_dir()
+        if not self._has_poses:
+            log.info("%s has no pose/ folder; frames have no recorded pose", self.folder)
 
     def _first_size(self) -> tuple:
         import cv2
@@ -235,11 +275,11 @@ class ScanNetSource(FrameSource):
         self.skipped_frames += 1
         warnings.warn(f"{why}; skipping the frame", stacklevel=3)
 
-    def _read_depth(self, number: int) -> tuple:
+    def _read_depth(self, stem: str) -> tuple:
         """``(depth at colour size or None, problem or None)``."""
         import cv2
 
-        path = self.folder / "depth" / f"{number}.png"
+        path = self.folder / "depth" / f"{stem}.png"
         raw = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH) if path.is_file() else None
         if raw is None:
             return None, f"depth image {path} is missing or unreadable"
@@ -250,9 +290,11 @@ class ScanNetSource(FrameSource):
         K_depth = Intrinsics.from_matrix(self._depth_matrix, raw.shape[1], raw.shape[0])
         return register_depth_by_intrinsics(depth, K_depth, self._intrinsics), None
 
-    def _read_pose(self, number: int) -> tuple:
+    def _read_pose(self, stem: str) -> tuple:
         """``(T_world_camera or None, problem or None, invalid)``."""
-        path = self.folder / "pose" / f"{number}.txt"
+        if not self._has_poses:
+            return None, None, False
+        path = self.folder / "pose" / f"{stem}.txt"
         if not path.is_file():
             return None, f"{path} is missing", False
         try:
@@ -267,7 +309,8 @@ class ScanNetSource(FrameSource):
 
         self.skipped_frames = 0
         K = self._intrinsics
-        invalid_poses, warned_scale, index = 0, False, 0
+        invalid_poses, index = 0, 0
+        scale_check = DepthScaleCheck()
         for number, color_path in self._entries:
             if self.max_frames is not None and index >= self.max_frames:
                 break
@@ -277,22 +320,21 @@ class ScanNetSource(FrameSource):
                 continue
             depth = None
             if self.load_depth:
-                depth, problem = self._read_depth(number)
+                depth, problem = self._read_depth(color_path.stem)
                 if depth is None:
                     self._skip(problem)
                     continue
-                valid = depth[depth > 0]
-                if not warned_scale and valid.size and float(np.median(valid)) > IMPLAUSIBLE_DEPTH_M:
-                    warned_scale = True
-                    warnings.warn(f"{self.folder}: median depth {float(np.median(valid)):.1f} m is implausible "
-                                  f"for an indoor scan; is depth_scale={self.depth_scale:g} right?", stacklevel=2)
-            T, problem, invalid = self._read_pose(number)
+                med = scale_check(depth)
+                if med is not None:
+                    warnings.warn(f"{self.folder}: median depth {med:.1f} m is implausible for an indoor scan; "
+                                  f"is depth_scale={self.depth_scale:g} right?", stacklevel=2)
+            T, problem, invalid = self._read_pose(color_path.stem)
             if problem is not None:
                 warnings.warn(f"{problem}; the frame has no recorded pose", stacklevel=2)
             if invalid:
                 invalid_poses += 1
                 if invalid_poses == 1:
-                    warnings.warn(f"{self.folder / 'pose' / f'{number}.txt'} holds an invalid (-inf) pose; frames "
+                    warnings.warn(f"{self.folder / 'pose' / f'{color_path.stem}.txt'} holds an invalid (-inf) pose; frames "
                                   f"with invalid poses get no recorded pose (warned once)", stacklevel=2)
             yield Frame(index=index, timestamp_s=number / self._fps, image_rgb=img, intrinsics=K, depth_m=depth,
                         T_world_camera_recorded=T,

@@ -63,6 +63,10 @@ class VisualTrackerConfig:
         Covisible keyframes whose points form the local map.
     local_ba : bool
         Run local bundle adjustment on each new keyframe.
+    reinit_after_lost_frames : int
+        RGB-D: after this many consecutive frames that neither track nor relocalise, start new
+        map points from the current frame's depth at the last known pose (state LIMITED,
+        reason "re-initialised after N lost frames"); 0 disables it.
     seed : int
         Seed of every RANSAC.
     """
@@ -80,6 +84,7 @@ class VisualTrackerConfig:
     local_keyframes: int = 10
     max_frames_between_keyframes: int = 30
     local_ba: bool = True
+    reinit_after_lost_frames: int = 10
     seed: int = 0
 
 
@@ -114,6 +119,7 @@ class VisualTracker(Tracker):
         self._ref_feats = None                   # monocular initialisation reference
         self._ref_frame = None
         self._frames_since_kf = 0
+        self._lost_frames = 0
         self.n_inliers = 0
 
     @property
@@ -220,10 +226,26 @@ class VisualTracker(Tracker):
 
     def _relocalize(self, frame: Frame, feats: FrameFeatures) -> TrackerOutput:
         if len(feats) < self.config.min_limited_inliers:
+            self._lost_frames += 1
             return self._lost(f"too few features ({len(feats)})")
         T_cw, kp, pid, why = self.relocalizer.relocalize(self.map, self._K, feats, self.extractor.level_sigma2, self._bf)
         if T_cw is None:
+            self._lost_frames += 1
+            c = self.config
+            if self._mode == "rgbd" and c.reinit_after_lost_frames and self._lost_frames >= c.reinit_after_lost_frames:
+                ok = (feats.depth_m > 0.1) & (feats.depth_m < c.max_depth_m)
+                if ok.sum() >= c.min_init_points:
+                    n_lost = self._lost_frames
+                    kf = local_mapping.make_keyframe(self.map, frame.index, self._T_wc_last, feats,
+                                                     np.full(len(feats), -1))
+                    local_mapping.points_from_depth(self.map, kf, self._K, max_depth_m=c.max_depth_m, max_new=len(feats))
+                    obs = np.flatnonzero(kf.point_ids >= 0)
+                    self._set_last(self._T_wc_last, obs, kf.point_ids[obs], reset_velocity=True)
+                    self._lost_frames, self._frames_since_kf = 0, 0
+                    log.info("RGB-D map re-initialised at frame %d after %d lost frames", frame.index, n_lost)
+                    return self._output(TrackingState.LIMITED, f"re-initialised after {n_lost} lost frames")
             return self._lost(why)
+        self._lost_frames = 0
         self._set_last(invert(T_cw), kp, pid, reset_velocity=True)
         return self._track(frame, feats, T_cw_init=T_cw, relocalised=True)
 
