@@ -25,4 +25,4 @@ def marker_room_small(tmp_path_factory):
     from arkit.synthetic.generator import generate_sequence
 
     out = tmp_path_factory.mktemp("seq") / "marker_room"
-    return generate_sequence("marker_room", out, num_frames=24, width=320, height=240, seed=0)
+    return generate_sequence("marker_room", out, num_frames=24, width=320, height=240, seed=0, texture_px_per_m=128)
