@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from arkit.core.frame import Frame
+from arkit.core.managers import TrackableManager, merge_changes
 from arkit.core.results import FrameResult
 from arkit.core.trackables import CameraState, TrackingState
 from arkit.scene.graph import Scene
@@ -34,7 +35,10 @@ class Session:
     ----------
     tracker : Tracker, optional
         Camera tracker (markers, visual, recorded poses). ``None``: the camera stays at the
-        world origin, NOT_INITIALIZED (content anchored to the world is still drawn).
+        world origin, NOT_INITIALIZED.
+    managers : sequence of TrackableManager
+        Stages run after the tracker (planes, image targets, objects, faces...); their
+        trackables are merged into the result and anchors can follow them.
     scene : Scene, optional
         Content to draw. ``None``: an empty scene.
     render : bool
@@ -47,9 +51,10 @@ class Session:
     """
 
     def __init__(self, tracker: Optional[Tracker] = None, scene: Optional[Scene] = None, *,
-                 render: bool = True, renderer_backend: str = "auto", samples: int = 4,
+                 managers: Sequence[TrackableManager] = (), render: bool = True, renderer_backend: str = "auto", samples: int = 4,
                  occlusion: bool = True, ambient: float = 0.45):
         self.tracker = tracker
+        self.managers = list(managers)
         self.scene = scene if scene is not None else Scene()
         self.render_enabled = render
         self.renderer_backend = renderer_backend
@@ -105,7 +110,16 @@ class Session:
         timings["track"] = (t1 - t0) * 1e3
         camera = out.camera
         self._last_camera = camera
-        anchors, items = self.scene.resolve(out.trackables)
+        trackables = list(out.trackables)
+        changes = [out.changes]
+        for manager in self.managers:
+            tm = time.perf_counter()
+            mo = manager.update(frame, camera)
+            trackables.extend(mo.trackables)
+            changes.append(mo.changes)
+            timings[manager.name] = (time.perf_counter() - tm) * 1e3
+        t1 = time.perf_counter()
+        anchors, items = self.scene.resolve(trackables)
         t2 = time.perf_counter()
         timings["scene"] = (t2 - t1) * 1e3
         image = None
@@ -126,7 +140,7 @@ class Session:
                 timings["composite"] = (time.perf_counter() - t3) * 1e3
         return FrameResult(
             index=frame.index, timestamp_s=frame.timestamp_s, intrinsics=frame.intrinsics, camera=camera,
-            trackables=tuple(out.trackables), changes=out.changes, anchors=anchors, image=image,
+            trackables=tuple(trackables), changes=merge_changes(changes), anchors=anchors, image=image,
             timings_ms=timings,
         )
 
@@ -147,6 +161,8 @@ class Session:
             yield result
 
     def close(self) -> None:
+        for manager in self.managers:
+            manager.close()
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None

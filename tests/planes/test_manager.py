@@ -89,6 +89,7 @@ def test_floor_polygon_matches_visible_extent(sweep):
     truth[ij[:, 1], ij[:, 0]] = True
     est = rasterize_polygon(floor.polygon_xz, lo, cell, shape)
     iou = np.count_nonzero(truth & est) / np.count_nonzero(truth | est)
+    print(f"floor polygon IoU {iou:.3f}")
     assert iou > 0.85, iou
 
 

@@ -1,0 +1,52 @@
+"""The interface of stages that turn observations into trackables (planes, image targets,
+objects, faces, hands...), as AR Foundation's trackable managers.
+
+A manager sees every frame after the camera tracker and returns the trackables it keeps
+(stable ids, world poses) and what changed. The session merges all managers' trackables
+into ``FrameResult.trackables``; anchors can follow any of them.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from arkit.core.frame import Frame
+from arkit.core.trackables import CameraState, TrackableChanges
+
+
+@dataclass(frozen=True)
+class ManagerOutput:
+    """Trackables a manager currently knows (including PAUSED ones) and this frame's changes."""
+
+    trackables: tuple = ()
+    changes: TrackableChanges = field(default_factory=TrackableChanges)
+
+
+class TrackableManager(abc.ABC):
+    """One stage of the per-frame loop after camera tracking.
+
+    ``name`` is used for timings (``FrameResult.timings_ms[name]``).
+    """
+
+    name: str = "manager"
+
+    @abc.abstractmethod
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        """Process one frame given the camera state; must not raise on unusable frames."""
+
+    def reset(self) -> None:
+        """Forget all trackables."""
+
+    def close(self) -> None:
+        """Release models and other resources."""
+
+
+def merge_changes(changes) -> TrackableChanges:
+    """Concatenate several :class:`TrackableChanges`."""
+    added, updated, removed = [], [], []
+    for c in changes:
+        added.extend(c.added)
+        updated.extend(c.updated)
+        removed.extend(c.removed)
+    return TrackableChanges(tuple(added), tuple(updated), tuple(removed))
