@@ -77,6 +77,12 @@ class Session:
         kwargs = dict(render=r.get("enabled", True), renderer_backend=r.get("backend", "auto"),
                       samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45))
         kwargs.update(overrides)
+        managers = []
+        if sf.recognition:
+            from arkit.recognition.managers import build_recognition_managers
+
+            managers = build_recognition_managers(sf.recognition)
+        kwargs.setdefault("managers", managers)
         session = cls(build_tracker(sf.tracking), sf.scene, **kwargs)
         session.scene_file = sf
         return session
@@ -112,11 +118,14 @@ class Session:
         self._last_camera = camera
         trackables = list(out.trackables)
         changes = [out.changes]
+        occluder = None
         for manager in self.managers:
             tm = time.perf_counter()
             mo = manager.update(frame, camera)
             trackables.extend(mo.trackables)
             changes.append(mo.changes)
+            if mo.occluder_mask is not None:
+                occluder = mo.occluder_mask if occluder is None else np.maximum(occluder, mo.occluder_mask)
             timings[manager.name] = (time.perf_counter() - tm) * 1e3
         t1 = time.perf_counter()
         anchors, items = self.scene.resolve(trackables)
@@ -135,7 +144,8 @@ class Session:
                 from arkit.render import composite
 
                 image = composite(frame.image_rgb, rendered,
-                                  real_depth_m=frame.depth_m if self.occlusion else None)
+                                  real_depth_m=frame.depth_m if self.occlusion else None,
+                                  occluder_mask=occluder if self.occlusion else None)
                 image.setflags(write=False)
                 timings["composite"] = (time.perf_counter() - t3) * 1e3
         return FrameResult(

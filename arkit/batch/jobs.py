@@ -263,8 +263,12 @@ def run_job(spec: JobSpec) -> dict:
         return dict(done["result"], status="skipped")
     out = Path(spec.out_dir)
     if out.exists():
-        log.info("job %s: clearing the unfinished folder %s", spec.name, out)
-        shutil.rmtree(out)
+        if out.is_dir() and (not any(out.iterdir()) or (out / LOG_FILE).exists() or (out / DONE_FILE).exists()):
+            log.info("job %s: clearing the unfinished folder %s", spec.name, out)
+            shutil.rmtree(out)
+        else:
+            return base_result(spec, "failed", f"{out} exists and is not an arkit job folder (no {LOG_FILE}); "
+                                               f"move it away or choose another --out")
     out.mkdir(parents=True)
     t0 = time.perf_counter()
     with job_log(out / LOG_FILE) as jlog:

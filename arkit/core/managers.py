@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
 
 from arkit.core.frame import Frame
 from arkit.core.trackables import CameraState, TrackableChanges
@@ -17,10 +20,14 @@ from arkit.core.trackables import CameraState, TrackableChanges
 
 @dataclass(frozen=True)
 class ManagerOutput:
-    """Trackables a manager currently knows (including PAUSED ones) and this frame's changes."""
+    """Trackables a manager currently knows (including PAUSED ones) and this frame's changes.
+
+    ``occluder_mask`` (H, W) float32 in [0, 1], optional: where real things (people) stand in
+    front of virtual content; the compositor hides overlays there."""
 
     trackables: tuple = ()
     changes: TrackableChanges = field(default_factory=TrackableChanges)
+    occluder_mask: Optional[np.ndarray] = None
 
 
 class TrackableManager(abc.ABC):

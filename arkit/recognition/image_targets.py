@@ -26,7 +26,8 @@ from arkit.recognition.features import (
     DescriptorIndex, check_feature_type, create_extractor, detect_features, is_binary,
 )
 from arkit.recognition.target_pose import (
-    apply_homography, corners_target_px, pose_from_correspondences, quad_is_sane, target_px_to_local,
+    apply_homography, corners_target_px, pose_from_correspondences, quad_is_sane, robust_homography,
+    target_px_to_local,
 )
 
 log = logging.getLogger(__name__)
@@ -129,43 +130,6 @@ def to_gray(image: np.ndarray, what: str = "image") -> np.ndarray:
     raise FrameError(f"{what} must be (H, W, 3) RGB or (H, W) gray, got shape {a.shape}")
 
 
-def _usac_params(threshold_px: float, seed: int):
-    import cv2
-
-    p = cv2.UsacParams()
-    p.threshold = float(threshold_px)
-    p.confidence = 0.999
-    p.maxIterations = 2000
-    p.randomGeneratorState = int(seed)
-    p.sampler = cv2.SAMPLING_UNIFORM
-    p.score = cv2.SCORE_METHOD_MAGSAC
-    p.loMethod = cv2.LOCAL_OPTIM_SIGMA
-    p.loIterations = 10
-    p.loSampleSize = 20
-    p.final_polisher = cv2.LSQ_POLISHER
-    p.final_polisher_iterations = 3
-    return p
-
-
-def robust_homography(src_px, dst_px, threshold_px: float = 4.0, seed: int = 0):
-    """USAC-MAGSAC homography ``dst ~ H @ src`` (seeded).
-
-    Returns ``(H (3, 3) float64 or None, inlier mask (N,) bool)``."""
-    import cv2
-
-    src = np.ascontiguousarray(src_px, np.float32).reshape(-1, 2)
-    dst = np.ascontiguousarray(dst_px, np.float32).reshape(-1, 2)
-    if len(src) < 4:
-        return None, np.zeros(len(src), bool)
-    try:
-        H, mask = cv2.findHomography(src, dst, _usac_params(threshold_px, seed))
-    except cv2.error:
-        return None, np.zeros(len(src), bool)
-    if H is None or mask is None:
-        return None, np.zeros(len(src), bool)
-    return H / H[2, 2], mask.ravel().astype(bool)
-
-
 class ImageTargetDatabase:
     """A set of image targets with one descriptor index over all of them.
 
@@ -182,6 +146,22 @@ class ImageTargetDatabase:
     min_features, min_coverage_cells : int
         Texture requirement: at least ``min_features`` keypoints, spread over at least
         ``min_coverage_cells`` cells of a 4x4 grid; otherwise :class:`TargetTextureError`.
+    index : {"auto", "flann", "brute"}
+        Descriptor index over all targets (see :class:`~arkit.recognition.features.DescriptorIndex`).
+
+    Attributes
+    ----------
+    ratio : float
+        Lowe ratio-test threshold (0.8).
+    min_inliers, min_inlier_ratio : int, float
+        Verification: homography inliers needed, absolute (12) and as a share of the matches (0.15).
+    ransac_threshold_px : float
+        USAC-MAGSAC inlier threshold (4 px).
+    max_candidates : int
+        Targets (most votes first) verified per frame.
+    refine : bool
+        Align the verified homography to the target image with sub-pixel accuracy
+        (:mod:`~arkit.recognition.target_refine`).
     """
 
     def __init__(self, targets: Sequence[ImageTarget], feature_type: str = "orb", target_size_px: int = 480,

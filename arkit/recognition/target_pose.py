@@ -1,4 +1,4 @@
-"""Geometry of a planar image target: its local frame, homography checks and metric pose.
+"""Geometry of a planar image target: its local frame, homography fit and checks, metric pose.
 
 Local frame (same as markers and planes): origin at the image centre, +X along the image's top
 edge to the right, +Z towards its bottom edge, +Y out of the image face (towards a viewer
@@ -144,3 +144,40 @@ def pose_from_correspondences(points_local, points_px, intrinsics: Intrinsics, T
     proj, _ = cv2.projectPoints(obj, rvec, tvec, K, dist)
     rms = float(np.sqrt(np.mean(np.sum((proj.reshape(-1, 2) - img) ** 2, axis=1))))
     return T, rms
+
+
+def _usac_params(threshold_px: float, seed: int):
+    import cv2
+
+    p = cv2.UsacParams()
+    p.threshold = float(threshold_px)
+    p.confidence = 0.999
+    p.maxIterations = 2000
+    p.randomGeneratorState = int(seed)
+    p.sampler = cv2.SAMPLING_UNIFORM
+    p.score = cv2.SCORE_METHOD_MAGSAC
+    p.loMethod = cv2.LOCAL_OPTIM_SIGMA
+    p.loIterations = 10
+    p.loSampleSize = 20
+    p.final_polisher = cv2.LSQ_POLISHER
+    p.final_polisher_iterations = 3
+    return p
+
+
+def robust_homography(src_px, dst_px, threshold_px: float = 4.0, seed: int = 0):
+    """USAC-MAGSAC homography ``dst ~ H @ src`` (seeded).
+
+    Returns ``(H (3, 3) float64 or None, inlier mask (N,) bool)``."""
+    import cv2
+
+    src = np.ascontiguousarray(src_px, np.float32).reshape(-1, 2)
+    dst = np.ascontiguousarray(dst_px, np.float32).reshape(-1, 2)
+    if len(src) < 4:
+        return None, np.zeros(len(src), bool)
+    try:
+        H, mask = cv2.findHomography(src, dst, _usac_params(threshold_px, seed))
+    except cv2.error:
+        return None, np.zeros(len(src), bool)
+    if H is None or mask is None:
+        return None, np.zeros(len(src), bool)
+    return H / H[2, 2], mask.ravel().astype(bool)

@@ -42,7 +42,7 @@ def refine_homography(target_gray: np.ndarray, frame_gray: np.ndarray, H: np.nda
     """
     import cv2
 
-    from arkit.recognition.image_targets import robust_homography
+    from arkit.recognition.target_pose import robust_homography
 
     h_t, w_t = target_gray.shape
     Hf, Wf = frame_gray.shape

@@ -26,8 +26,10 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.pose import transform_points
 from arkit.core.trackables import Trackable, TrackableChanges, TrackableState
-from arkit.recognition.image_targets import ImageTargetDatabase, robust_homography, to_gray
-from arkit.recognition.target_pose import apply_homography, corners_target_px, pose_from_correspondences, quad_is_sane
+from arkit.recognition.image_targets import ImageTargetDatabase, to_gray
+from arkit.recognition.target_pose import (
+    apply_homography, corners_target_px, pose_from_correspondences, quad_is_sane, robust_homography,
+)
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 NUMBER = (int, float)
 
 TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
-            "render": dict, "content": list}
+            "render": dict, "recognition": dict, "content": list}
+RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str}
 TRACKING_TYPES = ("markers", "recorded", "none")
@@ -70,6 +71,9 @@ class SceneFile:
         Validated tracking section (``type`` and its options).
     render : dict
         Validated render section.
+    recognition : dict
+        Validated recognition section (``image_targets`` path resolved, ``faces``,
+        ``people_occlusion``).
     scene : Scene
         The content, meshes loaded.
     """
@@ -81,6 +85,7 @@ class SceneFile:
     tracking: dict
     render: dict
     scene: Scene = field(repr=False)
+    recognition: dict = field(default_factory=dict)
 
 
 class _Ctx:
@@ -156,6 +161,12 @@ def load_scene(path) -> SceneFile:
     render = ctx.check(dict(data.get("render", {})), "render", RENDER_KEYS, "render")
     if render.get("backend", "auto") not in ("auto", "gl", "software"):
         raise ctx.error("render.backend", f"unknown backend '{render['backend']}' (use auto, gl or software)")
+    recognition = dict(ctx.check(dict(data.get("recognition", {})), "recognition", RECOGNITION_KEYS, "recognition"))
+    if "image_targets" in recognition:
+        db = (path.parent / recognition["image_targets"]).resolve()
+        if not db.exists():
+            raise ctx.error("recognition.image_targets", f"image target database not found: {db}")
+        recognition["image_targets"] = str(db)
     scene = Scene(str(data.get("name", path.stem)))
     items = data.get("content", [])
     for i, item in enumerate(items):
@@ -169,7 +180,7 @@ def load_scene(path) -> SceneFile:
     if intr is not None:
         intr = str((path.parent / intr).resolve()) if not Path(intr).is_absolute() else intr
     return SceneFile(path=path, name=scene.name, source=data.get("source"), intrinsics=intr,
-                     tracking=tracking, render=render, scene=scene)
+                     tracking=tracking, render=render, scene=scene, recognition=recognition)
 
 
 def _parse_tracking(ctx: _Ctx, t: Any) -> dict:

@@ -97,6 +97,13 @@ def test_job_that_raises_leaves_only_its_log_and_is_redone(inputs, tmp_path):
     assert run_job(spec)["status"] == "skipped"
     # a finished job run with other options is redone, not skipped
     assert run_job(replace(spec, max_frames=4))["frames"] == 4
+    # a folder that is not a job folder is never deleted
+    other = replace(spec, name="x", out_dir=str(tmp_path / "mine"))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "precious.txt").write_text("keep")
+    row = run_job(other)
+    assert row["status"] == "failed" and "not an arkit job folder" in row["error"]
+    assert (tmp_path / "mine" / "precious.txt").read_text() == "keep"
 
 
 def test_killed_worker_is_reported_and_the_job_redone(inputs, tmp_path):

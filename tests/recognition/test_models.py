@@ -59,3 +59,17 @@ def test_real_wheel_models_match_registry(mp_models):
     for name in ("face_detector", "selfie_segmenter"):
         s = models.spec(name)
         assert sha256_file(models.model_path(name)) == s.wheel_sha256
+
+
+def test_cli_import_wheel_from_file(tmp_path, monkeypatch, capsys):
+    from arkit.cli import main
+
+    monkeypatch.setenv("ARKIT_MODELS_DIR", str(tmp_path / "cache"))
+    wheel = tmp_path / "mediapipe-0.10.21-fake.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(models.spec("selfie_segmenter").wheel_member, b"seg")
+    assert main(["models", "import-wheel", str(wheel)]) == 0
+    assert "selfie_segmenter" in capsys.readouterr().out
+    assert main(["models", "path", "selfie_segmenter"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "cache" / "selfie_segmenter.tflite")
+    assert main(["models", "import-wheel", str(tmp_path / "missing.whl")]) == 2

@@ -56,7 +56,10 @@ class VisualTrackerConfig:
     search_radius_px, local_search_radius_px : float
         Search windows (level 0) for the last frame's points and for the local map.
     virtual_baseline_m : float
-        RGB-D: baseline of the virtual stereo rig that turns depth into a third residual.
+        RGB-D: baseline of the virtual stereo rig that turns depth into a third residual
+        ``fx * b / z`` (pixels). Structured-light depth noise is roughly constant in inverse
+        depth, so this residual has a constant sigma; 1.0 m (a strong depth term, ~1 px per
+        1.7e-3 m^-1 of inverse depth) beat ORB-SLAM2's 0.08 m on the synthetic and 7-Scenes tests.
     max_depth_m : float
         RGB-D: depths beyond are ignored for new points.
     local_keyframes : int
@@ -79,8 +82,8 @@ class VisualTrackerConfig:
     min_limited_inliers: int = 15
     search_radius_px: float = 15.0
     local_search_radius_px: float = 4.0
-    virtual_baseline_m: float = 0.08
-    max_depth_m: float = 4.0
+    virtual_baseline_m: float = 1.0
+    max_depth_m: float = 6.0
     local_keyframes: int = 10
     max_frames_between_keyframes: int = 30
     local_ba: bool = True
@@ -377,7 +380,7 @@ class VisualTracker(Tracker):
         kf = local_mapping.make_keyframe(m, frame.index, self._T_wc_last, feats, point_ids)
         m.descriptors[pid] = feats.desc[kp]  # follow the points' appearance as the view changes
         if rgbd:
-            local_mapping.points_from_depth(m, kf, self._K, max_depth_m=c.max_depth_m)
+            local_mapping.points_from_depth(m, kf, self._K, max_depth_m=c.max_depth_m, max_new=len(feats))
         else:
             nbs = [k for k in local_kfs if k.id != kf.id][:5]
             local_mapping.triangulate_from_neighbours(m, kf, self._K, nbs, self.extractor.level_sigma2)
