@@ -45,11 +45,11 @@ def test_overlay_hidden_behind_person(mp_models):
         without = plain.step(frame).image
     with Session(FixedCamera(), scene, managers=[PeopleOcclusionManager()]) as s:
         r = s.step(frame)
+        mask = s.managers[0]._seg.mask(rgb)
     face = (slice(200, 320), slice(230, 330))
     green = lambda img: (img[..., 1].astype(int) - img[..., 0] > 150) & (img[..., 1].astype(int) - img[..., 2] > 150)
     assert green(without[face]).mean() > 0.95           # drawn over the face without occlusion
     assert green(r.image[face]).mean() < 0.1            # hidden behind the person with it
     # only the person is cut out: most of the quad away from the person is still drawn
-    mask = s.managers[0]._seg.mask(rgb)
     away = green(without) & (mask < 0.1)
     assert away.sum() > 1000 and green(r.image)[away].mean() > 0.95
