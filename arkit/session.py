@@ -64,6 +64,7 @@ class Session:
         self._renderer = None
         self._renderer_size = None
         self._last_camera = CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no frame yet")
+        self._last_result = None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -78,10 +79,14 @@ class Session:
                       samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45))
         kwargs.update(overrides)
         managers = []
+        if sf.planes.get("enabled", False):
+            from arkit.planes.stage import PlaneStage
+
+            managers.append(PlaneStage())
         if sf.recognition:
             from arkit.recognition.managers import build_recognition_managers
 
-            managers = build_recognition_managers(sf.recognition)
+            managers += build_recognition_managers(sf.recognition)
         kwargs.setdefault("managers", managers)
         session = cls(build_tracker(sf.tracking), sf.scene, **kwargs)
         session.scene_file = sf
@@ -148,11 +153,25 @@ class Session:
                                   occluder_mask=occluder if self.occlusion else None)
                 image.setflags(write=False)
                 timings["composite"] = (time.perf_counter() - t3) * 1e3
-        return FrameResult(
+        self._last_result = FrameResult(
             index=frame.index, timestamp_s=frame.timestamp_s, intrinsics=frame.intrinsics, camera=camera,
             trackables=tuple(trackables), changes=merge_changes(changes), anchors=anchors, image=image,
             timings_ms=timings,
         )
+        return self._last_result
+
+    def raycast(self, u_px: float, v_px: float, *, infinite: bool = False) -> list:
+        """Hit-test a pixel of the last frame against the tracked planes, nearest first.
+
+        Returns a list of :class:`arkit.planes.raycast.RaycastHit` (pose with +Y = plane normal);
+        empty before the first tracked frame or when no plane is hit."""
+        r = self._last_result
+        if r is None or not r.camera.is_tracking:
+            return []
+        from arkit.planes.raycast import raycast_pixel
+
+        planes = [t for t in r.of_kind("plane") if t.subsumed_by is None]
+        return raycast_pixel(u_px, v_px, r.intrinsics, r.camera.T_world_camera, planes, infinite=infinite)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
         """Process a source (or any iterable of frames) lazily, one result per frame.

@@ -115,12 +115,14 @@ class ModelTargetTracker:
         A track with fewer inliers is dropped and the target re-detected.
     max_hamming : int
         Guided matches must be closer than this (of 256 bits).
+    track_candidates : int
+        Guided matching compares each frame feature with this many nearest projected model points.
     """
 
     def __init__(self, targets: Sequence[ModelTarget], n_features: int = 2000, ratio: float = 0.8,
                  min_inliers: int = 20, max_rms_px: float = 3.0, ransac_threshold_px: float = 6.0,
                  track_radius_px: float = 15.0, track_threshold_px: float = 4.0, track_min_inliers: int = 25,
-                 max_hamming: int = 64):
+                 max_hamming: int = 64, track_candidates: int = 12):
         import cv2
 
         from arkit.recognition.features import DescriptorIndex
@@ -135,6 +137,7 @@ class ModelTargetTracker:
         self.track_threshold_px = float(track_threshold_px)
         self.track_min_inliers = int(track_min_inliers)
         self.max_hamming = int(max_hamming)
+        self.track_candidates = int(track_candidates)
         self._orb = cv2.ORB_create(nfeatures=self.n_features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
         self._index = {t.name: DescriptorIndex([t.descriptors], binary=True) for t in self.targets}
         self.reset()
@@ -211,14 +214,16 @@ class ModelTargetTracker:
         T_pred = T_last @ invert(T_prev) @ T_last  # constant velocity
         if len(pts) == 0:
             return None
-        tree = cKDTree(pts)
+        k = self.track_candidates
         for T_guess in (T_pred, T_last):
             idx, uv = self._visible(target, T_guess, intrinsics)
             if len(idx) < self.track_min_inliers:
                 continue
-            pairs = tree.query_ball_point(uv, self.track_radius_px)
-            mi = np.repeat(idx, [len(p) for p in pairs])
-            fi = np.fromiter((j for p in pairs for j in p), np.int64, count=len(mi))
+            # the k model points projected nearest to each frame feature, within the radius
+            dd, nn = cKDTree(uv).query(pts, k=k, distance_upper_bound=self.track_radius_px)
+            ok = np.isfinite(dd)
+            fi = np.broadcast_to(np.arange(len(pts))[:, None], ok.shape)[ok]
+            mi = idx[nn[ok]]
             if len(mi) < self.track_min_inliers:
                 continue
             d = hamming_rows(target.descriptors[mi], desc[fi])

@@ -32,6 +32,9 @@ class AnchorBinding:
         A world-fixed anchor (used when neither ``trackable_id`` nor ``kind`` is set).
     T_trackable_anchor : (4, 4)
         Offset of the anchor in the trackable's local frame (+Y = surface normal).
+    label : str, optional
+        With ``kind``: follow only the largest trackable of that kind with this label
+        (planes: ``floor``, ``wall``, ``table``, ``ceiling``, ``seat``), one instance.
     show_when_paused : bool
         Keep drawing content at the trackable's last known pose while it is not seen
         (ARKit/ARCore behaviour for static trackables). STOPPED trackables are never drawn.
@@ -42,6 +45,7 @@ class AnchorBinding:
     T_world_anchor: Optional[np.ndarray] = None
     T_trackable_anchor: np.ndarray = field(default_factory=lambda: np.eye(4))
     show_when_paused: bool = True
+    label: Optional[str] = None
 
     def __post_init__(self):
         if sum(x is not None for x in (self.trackable_id, self.kind, self.T_world_anchor)) > 1:
@@ -58,6 +62,8 @@ class AnchorBinding:
     def describe(self) -> str:
         if self.trackable_id:
             return self.trackable_id
+        if self.kind and self.label:
+            return f"the {self.label} {self.kind}"
         if self.kind:
             return f"every {self.kind}"
         return "world"
@@ -68,6 +74,15 @@ class AnchorBinding:
             T = self.T_world_anchor if self.T_world_anchor is not None else np.eye(4)
             return [Anchor(f"anchor:{name}", T, None, TrackableState.TRACKING)]
         out = []
+        if self.label is not None:
+            matches = [t for t in trackables if t.kind == self.kind and getattr(t, "label", None) == self.label
+                       and getattr(t, "subsumed_by", None) is None and t.state != TrackableState.STOPPED]
+            if not matches:
+                return []
+            t = max(matches, key=lambda m: float(np.prod(getattr(m, "extent_xz", (0.0, 0.0)))))
+            if t.state == TrackableState.PAUSED and not self.show_when_paused:
+                return []
+            return [Anchor(f"anchor:{name}", t.T_world_local @ self.T_trackable_anchor, t.id, t.state)]
         for t in trackables:
             if self.trackable_id is not None and t.id != self.trackable_id:
                 continue

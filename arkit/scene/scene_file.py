@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 NUMBER = (int, float)
 
 TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
-            "render": dict, "recognition": dict, "content": list}
+            "render": dict, "planes": dict, "recognition": dict, "content": list}
+PLANES_KEYS = {"enabled": bool}
 RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str}
@@ -86,6 +87,7 @@ class SceneFile:
     render: dict
     scene: Scene = field(repr=False)
     recognition: dict = field(default_factory=dict)
+    planes: dict = field(default_factory=dict)
 
 
 class _Ctx:
@@ -161,6 +163,7 @@ def load_scene(path) -> SceneFile:
     render = ctx.check(dict(data.get("render", {})), "render", RENDER_KEYS, "render")
     if render.get("backend", "auto") not in ("auto", "gl", "software"):
         raise ctx.error("render.backend", f"unknown backend '{render['backend']}' (use auto, gl or software)")
+    planes = dict(ctx.check(dict(data.get("planes", {})), "planes", PLANES_KEYS, "planes"))
     recognition = dict(ctx.check(dict(data.get("recognition", {})), "recognition", RECOGNITION_KEYS, "recognition"))
     if "image_targets" in recognition:
         db = (path.parent / recognition["image_targets"]).resolve()
@@ -180,7 +183,8 @@ def load_scene(path) -> SceneFile:
     if intr is not None:
         intr = str((path.parent / intr).resolve()) if not Path(intr).is_absolute() else intr
     return SceneFile(path=path, name=scene.name, source=data.get("source"), intrinsics=intr,
-                     tracking=tracking, render=render, scene=scene, recognition=recognition)
+                     tracking=tracking, render=render, scene=scene, recognition=recognition,
+                     planes=planes)
 
 
 def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
@@ -255,8 +259,13 @@ def _parse_anchor(ctx: _Ctx, a: Any, key: str):
     if a is None or a == "world":
         return AnchorBinding.world()
     if isinstance(a, dict):
-        allowed = {"marker": int, "trackable": str, "kind": str, "position_m": list, "rotation_deg": list}
+        allowed = {"marker": int, "trackable": str, "kind": str, "plane": str, "position_m": list, "rotation_deg": list}
         ctx.check(a, key, allowed, "anchor")
+        if "plane" in a:
+            labels = ("floor", "wall", "table", "ceiling", "seat")
+            if a["plane"] not in labels:
+                raise ctx.error(f"{key}.plane", f"unknown plane label '{a['plane']}' (use {', '.join(labels)})")
+            return AnchorBinding(kind="plane", label=a["plane"])
         if "marker" in a:
             return f"marker:{a['marker']}"
         if "trackable" in a:
