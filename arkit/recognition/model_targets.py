@@ -383,3 +383,57 @@ def select_targets(targets: Sequence[ModelTarget]) -> tuple:
     if dup:
         raise ArkitError(f"model target names must be unique; repeated: {', '.join(dup)}")
     return targets
+
+
+def edge_alignment_px(gray: np.ndarray, corners_px: np.ndarray, edges, search_px: float = 10.0,
+                      step_px: float = 2.0, min_gradient: float = 20.0) -> np.ndarray:
+    """How far the image's edges lie from projected box edges, sample by sample.
+
+    Along each projected edge (the middle 80 %, every ``step_px``), the image gradient is
+    sampled across the edge over ``+-search_px``; the offset of the strongest gradient component
+    normal to the edge is that sample's distance.
+
+    Parameters
+    ----------
+    gray : (H, W) uint8
+    corners_px : (8, 2) float
+        Projected box corners.
+    edges : sequence of (int, int)
+        Corner index pairs to check (e.g. :func:`visible_box_edges`).
+    min_gradient : float
+        Samples whose strongest normal gradient (Sobel on a 5x5-blurred image) is weaker have
+        no edge nearby and get ``search_px``.
+
+    Returns
+    -------
+    (S,) float64 distances in pixels (empty when no edge lies in the image).
+    """
+    import cv2
+
+    g = cv2.GaussianBlur(np.asarray(gray, np.float32), (5, 5), 0)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8
+    h, w = g.shape
+    offs = np.arange(-search_px, search_px + 0.5, 0.5)
+    out = []
+    c = np.asarray(corners_px, np.float64).reshape(-1, 2)
+    for a, b in edges:
+        d = c[b] - c[a]
+        length = float(np.linalg.norm(d))
+        if length < 4 * step_px:
+            continue
+        t = np.arange(0.1, 0.9, step_px / length)
+        p = c[a] + t[:, None] * d
+        n = np.array([-d[1], d[0]]) / length
+        q = p[:, None, :] + offs[None, :, None] * n  # (S, O, 2)
+        inside = ((q[..., 0] >= 1) & (q[..., 1] >= 1) & (q[..., 0] < w - 2) & (q[..., 1] < h - 2)).all(1)
+        if not inside.any():
+            continue
+        q = q[inside].astype(np.float32)
+        sx = cv2.remap(gx, q[..., 0], q[..., 1], cv2.INTER_LINEAR)
+        sy = cv2.remap(gy, q[..., 0], q[..., 1], cv2.INTER_LINEAR)
+        strength = np.abs(sx * n[0] + sy * n[1])
+        best = np.argmax(strength, axis=1)
+        dist = np.abs(offs[best])
+        dist[strength[np.arange(len(best)), best] < min_gradient] = search_px
+        out.append(dist)
+    return np.concatenate(out) if out else np.zeros(0)

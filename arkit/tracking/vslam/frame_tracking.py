@@ -95,11 +95,13 @@ def search_by_projection(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.
     best = np.take_along_axis(hd, order[:, :1], axis=1)[:, 0]
     second = np.take_along_axis(hd, order[:, 1:2], axis=1)[:, 0] if k > 1 else np.full(len(best), 10_000)
     best_kp = np.take_along_axis(cand_c, order[:, :1], axis=1)[:, 0]
+    best_px = np.take_along_axis(dist_px, order[:, :1], axis=1)[:, 0]
     ok = (best <= max_hamming) & (best < ratio * second)
-    pi, kpi, d = vidx[ok], best_kp[ok], best[ok]
+    pi, kpi, d = vidx[ok], best_kp[ok], best_px[ok]
     if len(pi) == 0:
         return empty
-    # one map point per keypoint: keep the closest descriptor
+    # one map point per keypoint: keep the one projecting closest (duplicates of a physical
+    # point made from drifted keyframes project farther than the freshest copy)
     o = np.lexsort((d, kpi))
     kpi_s = kpi[o]
     first = np.ones(len(o), bool)

@@ -281,8 +281,8 @@ class VisualTracker(Tracker):
             kp, pid = self._last_kp, self._last_pid
         taken[kp] = True
         # 2) local map
-        local_kfs = m.covisible_keyframes(pid, c.local_keyframes)
-        for kf in m.keyframes[-3:]:
+        local_kfs = m.covisible_keyframes(pid, c.local_keyframes // 2)
+        for kf in m.keyframes[-(c.local_keyframes - len(local_kfs)):]:
             if kf not in local_kfs:
                 local_kfs.append(kf)
         local_ids = np.unique(np.concatenate([kf.point_ids[kf.point_ids >= 0] for kf in local_kfs])) if local_kfs else pid
