@@ -45,8 +45,8 @@ class JobSpec:
     scene : str
         Scene file.
     tracking : {"scene", "recorded"}
-        ``"scene"``: run the scene's tracker; ``"recorded"``: use a recording's tracking
-        (:class:`arkit.recording.ReplayTracker`; the input must be an arkit recording).
+        ``"scene"``: run the scene's tracker and stages; ``"recorded"``: replay an arkit
+        recording's tracking, planes and recognition (:func:`arkit.recording.replay.replay_session`).
     video, results : bool
         Write ``video.mp4`` / ``results.jsonl`` (the trajectory is always written).
     trajectory_format : {"tum", "kitti", "euroc"}
@@ -212,18 +212,16 @@ def _execute(spec: JobSpec) -> dict:
     overrides = {"renderer_backend": spec.renderer} if spec.renderer else {}
     tracker = None
     if spec.tracking == "recorded":
-        from arkit.recording.replay import open_recording
+        from arkit.recording.replay import replay_session
 
-        source, tracker = open_recording(spec.input)
+        session, source, tracker = replay_session(spec.input, spec.scene, **overrides)
     elif spec.tracking == "scene":
         source = open_source(spec.input)
+        session = Session.from_scene(spec.scene, **overrides)
     else:
         raise ArkitError(f"job {spec.name}: tracking must be one of {TRACKING_MODES}, got {spec.tracking!r}")
     out = Path(spec.out_dir)
     stats = _Stats(spec.fault)
-    session = Session.from_scene(spec.scene, **overrides)
-    if tracker is not None:
-        session.tracker = tracker
     try:
         with source, session:
             summary = process(session, source, video_path=out / VIDEO_FILE if spec.video else None,

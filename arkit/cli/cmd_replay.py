@@ -20,20 +20,20 @@ def register(sub) -> None:
     p.add_argument("--trajectory-format", default="tum", choices=("tum", "kitti", "euroc"))
     p.add_argument("--results", help="write one JSON object per frame here (JSON lines)")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
+    p.add_argument("--rerun-stages", action="store_true",
+                   help="run the scene's plane/recognition stages again instead of replaying the recorded ones")
     p.add_argument("--renderer", choices=("auto", "gl", "software"), help="override the scene's renderer backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from arkit.recording.replay import open_recording
+    from arkit.recording.replay import replay_session
     from arkit.runner import process
-    from arkit.session import Session
 
-    source, tracker = open_recording(args.recording, speed=args.speed, max_frames=args.max_frames)
     overrides = {"renderer_backend": args.renderer} if args.renderer else {}
-    session = Session.from_scene(args.scene, **overrides)
-    session.tracker = tracker
+    session, source, tracker = replay_session(args.recording, args.scene, rerun_stages=args.rerun_stages,
+                                              speed=args.speed, max_frames=args.max_frames, **overrides)
     try:
         with source, session:
             summary = process(session, source, video_path=args.out, trajectory_path=args.trajectory,

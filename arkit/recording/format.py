@@ -22,7 +22,9 @@ Each line of ``frames.jsonl``::
      "changes": {"added": [...], "updated": [...], "removed": [...]},
      "anchors": [{"id": ..., "T_world_anchor": [[...]], "trackable_id": ..., "state": ...}],
      "depth": true,                   # a depth PNG exists for this frame
-     "T_world_camera_recorded": [[...]] or null}   # the source's own pose (e.g. ground truth)
+     "T_world_camera_recorded": [[...]] or null,   # the source's own pose (e.g. ground truth)
+     "tracker_ids": ["marker:0", ...]}  # trackables from the camera tracker (the others came
+                                        # from later stages: planes, recognition)
 
 Floats are written by :mod:`json`, i.e. with ``repr``, the shortest text that reads back to the
 same float64, so poses and trackables round-trip bit for bit. Trackables are stored with their
@@ -264,6 +266,8 @@ class FrameRecord:
     anchors : tuple of Anchor
     has_depth : bool
     T_world_camera_recorded : (4, 4) float64 or None
+    tracker_ids : tuple of str or None
+        Ids of the trackables the camera tracker reported (None: not recorded).
     """
 
     position: int
@@ -275,10 +279,14 @@ class FrameRecord:
     anchors: tuple = ()
     has_depth: bool = False
     T_world_camera_recorded: Optional[np.ndarray] = None
+    tracker_ids: Optional[tuple] = None
 
 
-def frame_record_line(position: int, frame, result) -> str:
-    """The ``frames.jsonl`` line (no newline) for a source frame and its :class:`FrameResult`."""
+def frame_record_line(position: int, frame, result, tracker_ids=None) -> str:
+    """The ``frames.jsonl`` line (no newline) for a source frame and its :class:`FrameResult`.
+
+    ``tracker_ids`` are the ids of the trackables the camera tracker itself reported (the rest
+    came from later stages: planes, recognition); None when unknown."""
     cam = result.camera
     d = {
         "i": int(position),
@@ -293,6 +301,7 @@ def frame_record_line(position: int, frame, result) -> str:
         "depth": frame.depth_m is not None,
         "T_world_camera_recorded": (None if frame.T_world_camera_recorded is None
                                     else frame.T_world_camera_recorded.tolist()),
+        "tracker_ids": None if tracker_ids is None else list(tracker_ids),
     }
     return json.dumps(d)
 
@@ -314,6 +323,7 @@ def parse_frame_record(line: str, where: str = "frames.jsonl") -> FrameRecord:
                           for a in d.get("anchors", ())),
             has_depth=bool(d.get("depth", False)),
             T_world_camera_recorded=None if rec is None else _matrix(rec),
+            tracker_ids=None if d.get("tracker_ids") is None else tuple(d["tracker_ids"]),
         )
     except RecordingError:
         raise

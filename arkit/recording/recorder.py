@@ -118,7 +118,7 @@ class Recorder:
             self._video = VideoWriter(self._tmp / fmt.VIDEO_FILE, self.fps or 30.0, crf=self.crf)
         self._video.write(frame.image_rgb)
 
-    def add(self, frame, result) -> None:
+    def add(self, frame, result, tracker_ids=None) -> None:
         """Store one source frame and the session's result for it.
 
         Parameters
@@ -126,6 +126,8 @@ class Recorder:
         frame : Frame
             The camera frame as the source gave it (not the composited image).
         result : FrameResult
+        tracker_ids : sequence of str, optional
+            Ids of the trackables the camera tracker itself reported (see :func:`record`).
         """
         import cv2
 
@@ -148,7 +150,7 @@ class Recorder:
                 self.has_depth = True
             if not cv2.imwrite(str(d / fmt.frame_file(self.frames)), encode_depth_mm(frame.depth_m)):
                 raise fmt.RecordingError(f"writing depth {self.frames} to {d} failed (disk full?)")
-        self._lines.write(fmt.frame_record_line(self.frames, frame, result) + "\n")
+        self._lines.write(fmt.frame_record_line(self.frames, frame, result, tracker_ids) + "\n")
         self.frames += 1
 
     def close(self, interrupted: bool = False) -> Path:
@@ -201,6 +203,21 @@ class Recorder:
         return False
 
 
+class _TrackerCapture:
+    """Wraps the session's tracker to see which trackables the tracker itself reported."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.last = None
+
+    def track(self, frame):
+        self.last = self.inner.track(frame)
+        return self.last
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+
 def record(session, source, out_dir, *, lossless: bool = False, crf: int = 18, overwrite: bool = False,
            max_frames: Optional[int] = None, progress: bool = False, scene: Optional[str] = None,
            on_result: Optional[Callable] = None) -> RecordingSummary:
@@ -246,10 +263,14 @@ def record(session, source, out_dir, *, lossless: bool = False, crf: int = 18, o
     bar = tqdm(total=min(total, max_frames) if (total and max_frames) else (total or max_frames), unit="frame",
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
     t0 = time.perf_counter()
+    inner = session.tracker
+    capture = _TrackerCapture(inner) if inner is not None else None
+    session.tracker = capture
     try:
         for frame in source:
             result = session.step(frame)
-            rec.add(frame, result)
+            ids = () if capture is None else tuple(t.id for t in capture.last.trackables)
+            rec.add(frame, result, ids)
             summary.frames += 1
             summary.tracked_frames += int(result.camera.is_tracking)
             if on_result is not None:
@@ -258,6 +279,7 @@ def record(session, source, out_dir, *, lossless: bool = False, crf: int = 18, o
             if max_frames is not None and summary.frames >= max_frames:
                 break
     except BaseException:
+        session.tracker = inner
         summary.interrupted = True
         bar.close()
         if rec.frames:
@@ -266,6 +288,7 @@ def record(session, source, out_dir, *, lossless: bool = False, crf: int = 18, o
         else:
             rec.abort()
         raise
+    session.tracker = inner
     bar.close()
     summary.path = rec.close()
     summary.seconds = time.perf_counter() - t0

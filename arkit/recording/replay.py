@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from arkit.core.frame import Frame
-from arkit.core.trackables import CameraState, TrackingState
+from arkit.core.trackables import CameraState, TrackableChanges, TrackingState
 from arkit.io.source_base import FrameSource
 from arkit.recording import format as fmt
 from arkit.tracking.base import Tracker, TrackerOutput
@@ -252,11 +252,19 @@ class ReplayTracker(Tracker):
     ----------
     path : str or Path
         Recording folder.
+    trackables : {"all", "tracker"}
+        ``"all"``: every recorded trackable, also those later stages (planes, recognition)
+        produced, so a session replays without running those stages (give it no managers);
+        ``"tracker"``: only the camera tracker's own trackables, for a session that runs its
+        plane/recognition stages again on the replayed frames.
     index : FrameIndex, optional
         Shared with the source (see :func:`open_recording`).
     """
 
-    def __init__(self, path, *, index: Optional[FrameIndex] = None):
+    def __init__(self, path, *, trackables: str = "all", index: Optional[FrameIndex] = None):
+        if trackables not in ("all", "tracker"):
+            raise fmt.RecordingError(f"ReplayTracker: trackables must be 'all' or 'tracker', got {trackables!r}")
+        self.trackables = trackables
         self.info = fmt.read_info(path)
         self.path = self.info.path
         self.index = index if index is not None else FrameIndex(self.path / fmt.FRAMES_FILE, self.info.frames)
@@ -278,7 +286,14 @@ class ReplayTracker(Tracker):
         if self._cache is not None and self._cache[0] == position:
             return self._cache[1]
         r = self.index.record(position)
-        out = TrackerOutput(camera=r.camera, trackables=r.trackables, changes=r.changes)
+        if self.trackables == "tracker" and r.tracker_ids is not None:
+            keep = set(r.tracker_ids)
+            ch = r.changes
+            out = TrackerOutput(camera=r.camera, trackables=tuple(t for t in r.trackables if t.id in keep),
+                                changes=TrackableChanges(*(tuple(i for i in getattr(ch, k) if i in keep)
+                                                           for k in ("added", "updated", "removed"))))
+        else:
+            out = TrackerOutput(camera=r.camera, trackables=r.trackables, changes=r.changes)
         self._cache = (position, out)
         return out
 
@@ -297,8 +312,9 @@ class ReplayTracker(Tracker):
         self.index.close()
 
 
-def open_recording(path, *, speed: float = 1.0, max_frames: Optional[int] = None, load_depth: bool = True):
-    """Open a recording for replay.
+def open_recording(path, *, speed: float = 1.0, max_frames: Optional[int] = None, load_depth: bool = True,
+                   trackables: str = "all"):
+    """Open a recording for replay (``trackables``: see :class:`ReplayTracker`).
 
     Returns
     -------
@@ -310,4 +326,33 @@ def open_recording(path, *, speed: float = 1.0, max_frames: Optional[int] = None
     info = fmt.read_info(path)
     index = FrameIndex(info.path / fmt.FRAMES_FILE, info.frames)
     source = ReplaySource(info.path, speed=speed, max_frames=max_frames, load_depth=load_depth, index=index)
-    return source, ReplayTracker(info.path, index=index)
+    return source, ReplayTracker(info.path, trackables=trackables, index=index)
+
+
+def replay_session(path, scene_file, *, rerun_stages: bool = False, speed: float = 1.0,
+                   max_frames: Optional[int] = None, **session_overrides):
+    """A session drawing ``scene_file`` onto a recording, and the recording's frames.
+
+    The scene file's tracker is replaced by a :class:`ReplayTracker`. Without ``rerun_stages``
+    its plane/recognition stages are dropped too: the recorded planes and recognised targets
+    are replayed, so nothing is recomputed. With ``rerun_stages`` those stages run again on the
+    replayed frames and recorded poses (and only the tracker's own trackables are replayed).
+
+    Returns
+    -------
+    session : arkit.Session
+    source : ReplaySource
+    tracker : ReplayTracker
+        Close it (``tracker.close()``) when done.
+    """
+    from arkit.session import Session
+
+    source, tracker = open_recording(path, speed=speed, max_frames=max_frames,
+                                     trackables="tracker" if rerun_stages else "all")
+    session = Session.from_scene(scene_file, **session_overrides)
+    session.tracker = tracker
+    if not rerun_stages:
+        for m in session.managers:
+            m.close()
+        session.managers = []
+    return session, source, tracker

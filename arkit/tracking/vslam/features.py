@@ -51,6 +51,24 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rint(d).astype(np.int32)
 
 
+def sample_depth(depth_m: np.ndarray, uv: np.ndarray, window_px: int = 7, max_spread: float = 0.05) -> np.ndarray:
+    """Depth at pixels ``uv`` (N, 2) from a (H, W) float32 depth image, 0 where invalid or where
+    the ``window_px`` neighbourhood spans more than ``max_spread`` relative depth (an edge)."""
+    import cv2
+
+    h, w = depth_m.shape
+    ui = np.clip(np.rint(uv[:, 0]).astype(int), 0, w - 1)
+    vi = np.clip(np.rint(uv[:, 1]).astype(int), 0, h - 1)
+    d = depth_m[vi, ui].astype(np.float64)
+    if window_px > 1 and len(uv):
+        kernel = np.ones((window_px, window_px), np.uint8)
+        dmax = cv2.dilate(depth_m, kernel)
+        dmin = cv2.erode(np.where(depth_m > 0, depth_m, np.float32(1e6)).astype(np.float32), kernel)
+        lo, hi = dmin[vi, ui].astype(np.float64), dmax[vi, ui].astype(np.float64)
+        d = np.where((hi - lo) <= max_spread * np.maximum(d, 1e-6), d, 0.0)
+    return d
+
+
 class OrbExtractor:
     """ORB keypoints spread over the image by keeping the strongest few per grid cell.
 
@@ -72,9 +90,11 @@ class OrbExtractor:
 
     def __init__(self, n_features: int = 1000, n_levels: int = 8, scale_factor: float = 1.2,
                  grid_cols: int = 16, grid_rows: int = 12, fast_threshold: int = 20,
-                 min_fast_threshold: int = 7):
+                 min_fast_threshold: int = 7, depth_window_px: int = 7, max_depth_spread: float = 0.05):
         import cv2
 
+        self.depth_window_px = int(depth_window_px)
+        self.max_depth_spread = float(max_depth_spread)
         self.n_features = int(n_features)
         self.n_levels = int(n_levels)
         self.scale_factor = float(scale_factor)
@@ -132,7 +152,5 @@ class OrbExtractor:
         octave = np.array([k.octave for k in kps], np.int32).clip(0, self.n_levels - 1)
         d = np.zeros(len(uv))
         if depth_m is not None:
-            ui = np.clip(np.rint(uv[:, 0]).astype(int), 0, w - 1)
-            vi = np.clip(np.rint(uv[:, 1]).astype(int), 0, h - 1)
-            d = depth_m[vi, ui].astype(np.float64)
+            d = sample_depth(depth_m, uv, self.depth_window_px, self.max_depth_spread)
         return FrameFeatures(uv, octave, np.ascontiguousarray(desc, np.uint8), d)
