@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from arkit.batch.jobs import LOG_FILE, JobSpec, base_result, run_job
+from arkit.batch.jobs import DONE_FILE, LOG_FILE, JobSpec, base_result, read_done, run_job
 from arkit.core.errors import ArkitError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,14 @@ class LocalExecutor:
             broken = self._run_pool(specs, queue, finish, fn, self.workers)
             if not broken:
                 break
+            # A job may have finished (DONE.json written) with its result lost in the broken pool.
+            for i in list(broken):
+                done = read_done(specs[i])
+                if done is not None and _written_since(Path(specs[i].out_dir) / DONE_FILE, t_start):
+                    finish(i, done["result"])
+                    broken.remove(i)
             # Jobs whose log was written after the pool started were running when it broke.
-            started = [i for i in broken if _started_since(specs[i], t_start)]
+            started = [i for i in broken if _written_since(Path(specs[i].out_dir) / LOG_FILE, t_start)]
             queue = [i for i in broken if i not in started]
             if not started:   # the pool broke before any job began: workers cannot start at all
                 for i in queue:
@@ -106,9 +112,9 @@ class LocalExecutor:
         return sorted(broken)
 
 
-def _started_since(spec: JobSpec, t: float) -> bool:
+def _written_since(path: Path, t: float) -> bool:
     try:
-        return (Path(spec.out_dir) / LOG_FILE).stat().st_mtime >= t - 1.0
+        return path.stat().st_mtime >= t - 1.0
     except OSError:
         return False
 

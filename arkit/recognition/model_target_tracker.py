@@ -122,7 +122,7 @@ class ModelTargetTracker:
     def __init__(self, targets: Sequence[ModelTarget], n_features: int = 2000, ratio: float = 0.8,
                  min_inliers: int = 20, max_rms_px: float = 3.0, ransac_threshold_px: float = 6.0,
                  track_radius_px: float = 15.0, track_threshold_px: float = 4.0, track_min_inliers: int = 25,
-                 max_hamming: int = 64, track_candidates: int = 12):
+                 max_hamming: int = 64, track_candidates: int = 24):
         import cv2
 
         from arkit.recognition.features import DescriptorIndex
@@ -207,41 +207,54 @@ class ModelTargetTracker:
         return self._solve(target, mi, pts[qi], intrinsics, None, self.ransac_threshold_px, self.min_inliers, False)
 
     def track(self, target: ModelTarget, pts, desc, intrinsics: Intrinsics) -> Optional[ModelPose]:
-        """Guided matching around the projected model points, from the predicted pose."""
-        from scipy.spatial import cKDTree
-
+        """Guided matching around the projected model points, from the predicted pose, then a
+        second, tighter guided matching from the estimated pose."""
         T_last, T_prev = self._pose[target.name], self._prev_pose.get(target.name, self._pose[target.name])
         T_pred = T_last @ invert(T_prev) @ T_last  # constant velocity
         if len(pts) == 0:
             return None
-        k = self.track_candidates
         for T_guess in (T_pred, T_last):
-            idx, uv = self._visible(target, T_guess, intrinsics)
-            if len(idx) < self.track_min_inliers:
-                continue
-            # the k model points projected nearest to each frame feature, within the radius
-            dd, nn = cKDTree(uv).query(pts, k=k, distance_upper_bound=self.track_radius_px)
-            ok = np.isfinite(dd)
-            fi = np.broadcast_to(np.arange(len(pts))[:, None], ok.shape)[ok]
-            mi = idx[nn[ok]]
+            mi, fi = self._guided_matches(target, T_guess, pts, desc, intrinsics, self.track_radius_px)
             if len(mi) < self.track_min_inliers:
                 continue
-            d = hamming_rows(target.descriptors[mi], desc[fi])
-            ok = d < self.max_hamming
-            mi, fi, d = mi[ok], fi[ok], d[ok]
-            # best model point per frame feature, then best frame feature per model point
-            order = np.lexsort((d, fi))
-            first = np.r_[True, fi[order][1:] != fi[order][:-1]]
-            sel = order[first]
-            order2 = sel[np.lexsort((d[sel], mi[sel]))]
-            first2 = np.r_[True, mi[order2][1:] != mi[order2][:-1]]
-            sel = order2[first2]
-            est = self._solve(target, mi[sel], pts[fi[sel]], intrinsics, T_guess, self.track_threshold_px,
+            est = self._solve(target, mi, pts[fi], intrinsics, T_guess, self.track_threshold_px,
                               self.track_min_inliers, True)
-            if est is not None:
-                return est
+            if est is None:
+                continue
+            mi, fi = self._guided_matches(target, est.T_camera_model, pts, desc, intrinsics, 2 * self.track_threshold_px)
+            fine = self._solve(target, mi, pts[fi], intrinsics, est.T_camera_model, self.track_threshold_px,
+                               self.track_min_inliers, True) if len(mi) >= est.n_inliers else None
+            return fine if fine is not None and fine.n_inliers >= est.n_inliers else est
         log.debug("%s: lost track", target.name)
         return None
+
+    def _guided_matches(self, target: ModelTarget, T_guess, pts, desc, intrinsics, radius_px: float):
+        """Model point / frame feature index pairs (one-to-one) matched within ``radius_px`` of
+        the model points' projections under ``T_guess``."""
+        from scipy.spatial import cKDTree
+
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        idx, uv = self._visible(target, T_guess, intrinsics)
+        if len(idx) == 0:
+            return empty
+        # the k model points projected nearest to each frame feature, within the radius
+        k = min(self.track_candidates, len(idx))
+        dd, nn = cKDTree(uv).query(pts, k=k, distance_upper_bound=radius_px)
+        dd, nn = dd.reshape(len(pts), k), nn.reshape(len(pts), k)
+        ok = np.isfinite(dd)
+        fi = np.broadcast_to(np.arange(len(pts))[:, None], ok.shape)[ok]
+        mi = idx[nn[ok]]
+        d = hamming_rows(target.descriptors[mi], desc[fi])
+        ok = d < self.max_hamming
+        mi, fi, d = mi[ok], fi[ok], d[ok]
+        if len(mi) == 0:
+            return empty
+        # best model point per frame feature, then best frame feature per model point
+        order = np.lexsort((d, fi))
+        sel = order[np.r_[True, fi[order][1:] != fi[order][:-1]]]
+        order2 = sel[np.lexsort((d[sel], mi[sel]))]
+        sel = order2[np.r_[True, mi[order2][1:] != mi[order2][:-1]]]
+        return mi[sel], fi[sel]
 
     # -- helpers -------------------------------------------------------------------------------
     def _visible(self, target: ModelTarget, T_cm, intrinsics: Intrinsics):

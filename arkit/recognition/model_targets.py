@@ -191,7 +191,7 @@ def view_directions(n_views: int) -> np.ndarray:
 
 
 def lift_rendered_views(tm, name: str, n_views: int, image_size, hfov_deg: float, fill: float,
-                        features_per_view: int, seed: int, backend: str):
+                        features_per_view: int, seed: int, backend: str, max_octave: int = 3):
     """Render ``tm`` from ``n_views`` directions and lift ORB features to 3D with the rendered depth.
 
     Returns ``points (N, 3) float64, descriptors (N, 32) uint8, normals (N, 3) float64`` in the
@@ -216,7 +216,7 @@ def lift_rendered_views(tm, name: str, n_views: int, image_size, hfov_deg: float
     orb = cv2.ORB_create(nfeatures=int(features_per_view), scaleFactor=1.2, nlevels=8, fastThreshold=12)
     cv2.setRNGSeed(int(seed))
     pts_all, desc_all = [], []
-    with create_renderer(w, h, backend=backend, samples=1) as renderer:
+    with create_renderer(w, h, backend=backend, samples=4) as renderer:
         for d in view_directions(n_views):
             up = (0.0, 0.0, 1.0) if abs(d[1]) > 0.99 else (0.0, 1.0, 0.0)
             T_wc = np.eye(4)
@@ -227,6 +227,10 @@ def lift_rendered_views(tm, name: str, n_views: int, image_size, hfov_deg: float
             mask = (out.depth_m > 0).astype(np.uint8) * 255
             kps, desc = orb.detectAndCompute(gray, cv2.erode(mask, np.ones((5, 5), np.uint8)))
             if desc is None:
+                continue
+            fine = np.array([k.octave <= max_octave for k in kps], bool)  # coarse levels lift imprecisely
+            kps, desc = [k for k, f in zip(kps, fine) if f], desc[fine]
+            if not kps:
                 continue
             uv = np.array([k.pt for k in kps], np.float64)
             iu = np.clip(np.round(uv).astype(int), 1, [w - 2, h - 2])
@@ -241,10 +245,20 @@ def lift_rendered_views(tm, name: str, n_views: int, image_size, hfov_deg: float
     if not pts_all:
         return np.zeros((0, 3)), np.zeros((0, 32), np.uint8), np.zeros((0, 3))
     pts, desc = np.concatenate(pts_all), np.concatenate(desc_all)
-    _, _, tri = tm.nearest.on_surface(pts)
-    normals = np.asarray(tm.face_normals)[tri]
+    normals = surface_normals_near(tm, pts, seed)
     log.info("model %s: lifted %d features from %d views", name, len(pts), n_views)
     return pts, desc, normals
+
+
+def surface_normals_near(tm, points, seed: int = 0, n_samples: int = 50000) -> np.ndarray:
+    """Face normal (N, 3) of the mesh at each point (N, 3) lying on its surface: the face of the
+    nearest of ``n_samples`` seeded surface samples (no spatial-index dependency)."""
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    samples, face = trimesh.sample.sample_surface(tm, int(n_samples), seed=int(seed))
+    _, nn = cKDTree(samples).query(np.asarray(points, np.float64).reshape(-1, 3))
+    return np.asarray(tm.face_normals, np.float64)[face[nn]]
 
 
 def _as_trimesh(mesh):
@@ -350,17 +364,20 @@ def box_normals(points, bounds) -> np.ndarray:
     return n
 
 
-def visible_box_edges(corners_camera: np.ndarray) -> list:
+def visible_box_edges(corners_camera: np.ndarray, outline_only: bool = False) -> list:
     """Edges (index pairs into the 8 corners) of a box that border a face seen from the camera.
 
     Parameters
     ----------
     corners_camera : (8, 3) float64
         Corners (order of :attr:`ModelTarget.corners_m`) in camera coordinates.
+    outline_only : bool
+        Only the outline (silhouette) edges: those between a visible and a hidden face, where
+        the image shows the object against its background.
     """
     c = np.asarray(corners_camera, np.float64).reshape(8, 3)
     centre = c.mean(0)
-    edges = set()
+    count: dict = {}
     for quad, _ in BOX_FACES:
         q = c[list(quad)]
         n = np.cross(q[1] - q[0], q[3] - q[0])
@@ -369,8 +386,9 @@ def visible_box_edges(corners_camera: np.ndarray) -> list:
         if np.dot(n, q.mean(0)) < 0:  # outward normal points towards the camera (origin)
             for i in range(4):
                 a, b = quad[i], quad[(i + 1) % 4]
-                edges.add((min(a, b), max(a, b)))
-    return sorted(edges)
+                key = (min(a, b), max(a, b))
+                count[key] = count.get(key, 0) + 1
+    return sorted(e for e, k in count.items() if k == 1 or not outline_only)
 
 
 def select_targets(targets: Sequence[ModelTarget]) -> tuple:
@@ -385,24 +403,27 @@ def select_targets(targets: Sequence[ModelTarget]) -> tuple:
     return targets
 
 
-def edge_alignment_px(gray: np.ndarray, corners_px: np.ndarray, edges, search_px: float = 10.0,
-                      step_px: float = 2.0, min_gradient: float = 20.0) -> np.ndarray:
+def edge_alignment_px(image: np.ndarray, corners_px: np.ndarray, edges, search_px: float = 10.0,
+                      step_px: float = 2.0, min_gradient: float = 8.0, peak_fraction: float = 0.5) -> np.ndarray:
     """How far the image's edges lie from projected box edges, sample by sample.
 
-    Along each projected edge (the middle 80 %, every ``step_px``), the image gradient is
-    sampled across the edge over ``+-search_px``; the offset of the strongest gradient component
-    normal to the edge is that sample's distance.
+    Along each projected edge (the middle 80 %, every ``step_px``) the colour gradient normal to
+    the edge is sampled over ``+-search_px`` (per-channel Sobel on a 5x5-blurred image, combined
+    as the root sum of squares, so a yellow box on a white table counts even where their grey
+    levels agree). A sample's distance is the offset of the nearest local peak that reaches
+    ``peak_fraction`` of the strongest one in its window (printed lines next to the true edge do
+    not pull it away).
 
     Parameters
     ----------
-    gray : (H, W) uint8
+    image : (H, W, 3) uint8 RGB or (H, W) uint8
     corners_px : (8, 2) float
         Projected box corners.
     edges : sequence of (int, int)
-        Corner index pairs to check (e.g. :func:`visible_box_edges`).
+        Corner index pairs to check (e.g. :func:`visible_box_edges` with ``outline_only``).
     min_gradient : float
-        Samples whose strongest normal gradient (Sobel on a 5x5-blurred image) is weaker have
-        no edge nearby and get ``search_px``.
+        Samples whose strongest normal gradient (grey levels per pixel) is weaker have no edge
+        nearby and get ``search_px``.
 
     Returns
     -------
@@ -410,10 +431,13 @@ def edge_alignment_px(gray: np.ndarray, corners_px: np.ndarray, edges, search_px
     """
     import cv2
 
-    g = cv2.GaussianBlur(np.asarray(gray, np.float32), (5, 5), 0)
-    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8
-    h, w = g.shape
-    offs = np.arange(-search_px, search_px + 0.5, 0.5)
+    img = np.asarray(image, np.float32)
+    img = img[:, :, None] if img.ndim == 2 else img
+    g = cv2.GaussianBlur(img, (5, 5), 0).reshape(img.shape)
+    gx = np.stack([cv2.Sobel(g[:, :, k], cv2.CV_32F, 1, 0, ksize=3) / 8 for k in range(g.shape[2])], -1)
+    gy = np.stack([cv2.Sobel(g[:, :, k], cv2.CV_32F, 0, 1, ksize=3) / 8 for k in range(g.shape[2])], -1)
+    h, w = g.shape[:2]
+    offs = np.arange(-search_px, search_px + 0.25, 0.5)
     out = []
     c = np.asarray(corners_px, np.float64).reshape(-1, 2)
     for a, b in edges:
@@ -422,18 +446,20 @@ def edge_alignment_px(gray: np.ndarray, corners_px: np.ndarray, edges, search_px
         if length < 4 * step_px:
             continue
         t = np.arange(0.1, 0.9, step_px / length)
-        p = c[a] + t[:, None] * d
         n = np.array([-d[1], d[0]]) / length
-        q = p[:, None, :] + offs[None, :, None] * n  # (S, O, 2)
+        q = (c[a] + t[:, None] * d)[:, None, :] + offs[None, :, None] * n  # (S, O, 2)
         inside = ((q[..., 0] >= 1) & (q[..., 1] >= 1) & (q[..., 0] < w - 2) & (q[..., 1] < h - 2)).all(1)
         if not inside.any():
             continue
-        q = q[inside].astype(np.float32)
-        sx = cv2.remap(gx, q[..., 0], q[..., 1], cv2.INTER_LINEAR)
-        sy = cv2.remap(gy, q[..., 0], q[..., 1], cv2.INTER_LINEAR)
-        strength = np.abs(sx * n[0] + sy * n[1])
-        best = np.argmax(strength, axis=1)
-        dist = np.abs(offs[best])
-        dist[strength[np.arange(len(best)), best] < min_gradient] = search_px
-        out.append(dist)
+        q = np.ascontiguousarray(q[inside], np.float32)
+        mx, my = np.ascontiguousarray(q[..., 0]), np.ascontiguousarray(q[..., 1])
+        comp = [cv2.remap(np.ascontiguousarray(gx[:, :, k]), mx, my, cv2.INTER_LINEAR) * n[0]
+                + cv2.remap(np.ascontiguousarray(gy[:, :, k]), mx, my, cv2.INTER_LINEAR) * n[1] for k in range(gx.shape[2])]
+        strength = np.sqrt(np.sum(np.square(comp), axis=0))  # (S, O)
+        peak = np.zeros_like(strength, bool)
+        peak[:, 1:-1] = (strength[:, 1:-1] >= strength[:, :-2]) & (strength[:, 1:-1] >= strength[:, 2:])
+        top = strength.max(axis=1, keepdims=True)
+        ok = peak & (strength >= peak_fraction * top) & (strength >= min_gradient)
+        dist = np.where(ok, np.abs(offs)[None, :], np.inf).min(axis=1)
+        out.append(np.minimum(dist, search_px))
     return np.concatenate(out) if out else np.zeros(0)

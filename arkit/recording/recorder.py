@@ -228,6 +228,8 @@ def record(session, source, out_dir, *, lossless: bool = False, crf: int = 18, o
     session : arkit.Session or None
         Produces the camera state, trackables and anchors to store (``None``: frames only,
         camera NOT_INITIALIZED). Rendering is not needed; build it with ``render=False``.
+        Its stages (planes, recognition) run too: their trackables are recorded with the
+        tracker's, and each record lists which ids came from the tracker (``tracker_ids``).
     source : FrameSource or iterable of Frame
     out_dir : str or Path
     lossless : bool

@@ -30,7 +30,8 @@ def mesh_is_translucent(mesh: MeshData) -> bool:
     return mesh.texture is not None and mesh.uv is not None and int(mesh.texture[:, :, 3].min()) < 255
 
 
-def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucent_of) -> list:
+def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucent_of, *,
+               T_camera_world: np.ndarray | None = None) -> list:
     """Opaque items in the given order, then translucent items farthest first.
 
     Parameters
@@ -39,9 +40,12 @@ def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucen
     T_world_camera : (4, 4) float64
     translucent_of : callable
         ``MeshData -> bool`` (backends cache it per mesh key).
+    T_camera_world : (4, 4) float64, optional
+        ``invert(T_world_camera)`` when the caller already has it.
     """
     opaque, trans = [], []
-    T_camera_world = invert(T_world_camera)
+    if T_camera_world is None:
+        T_camera_world = invert(T_world_camera)
     for it in items:
         if not isinstance(it, DrawItem):
             raise RendererError(f"render() expects DrawItem objects, got {type(it).__name__}")
@@ -57,8 +61,31 @@ def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucen
     return opaque + [t[2] for t in trans]
 
 
-def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera: np.ndarray, near: float):
+_BOX_SIGNS = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=bool)
+
+
+def box_corners(mesh: MeshData) -> np.ndarray:
+    """(8, 4) float64 homogeneous corners of a mesh's axis-aligned bounding box."""
+    b = mesh.bounds
+    return np.concatenate([np.where(_BOX_SIGNS, b[1], b[0]), np.ones((8, 1))], axis=1)
+
+
+def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera: np.ndarray, near: float, *,
+                T_camera_world: np.ndarray | None = None, corners_of=None):
     """Conservative pixel rectangle that can receive fragments of ``items`` (pinhole camera).
+
+    Parameters
+    ----------
+    items : sequence of DrawItem
+    intrinsics : Intrinsics
+    T_world_camera : (4, 4) float64
+    near : float
+        Near clip distance in metres.
+    T_camera_world : (4, 4) float64, optional
+        ``invert(T_world_camera)`` when the caller already has it.
+    corners_of : callable, optional
+        ``MeshData -> (8, 4) float64`` bounding-box corners (backends cache them per mesh);
+        default :func:`box_corners`.
 
     Returns
     -------
@@ -68,30 +95,29 @@ def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camer
     W, H = intrinsics.width, intrinsics.height
     if not items:
         return None
-    T_camera_world = invert(T_world_camera)
-    signs = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=bool)
-    lo_u = lo_v = np.inf
-    hi_u = hi_v = -np.inf
-    for it in items:
-        b = it.mesh.bounds
-        corners = np.where(signs, b[1], b[0])
-        T = T_camera_world @ it.T_world_object
-        P = corners @ T[:3, :3].T + T[:3, 3]
-        z = P[:, 2]
-        if not np.all(np.isfinite(P)):
-            raise RendererError(f"a mesh drawn at T_world_object={it.T_world_object.tolist()} has non-finite vertices")
-        if z.max() < near:
-            continue
-        if z.min() < near:
-            return 0, 0, W - 1, H - 1
-        u = intrinsics.fx * P[:, 0] / z + intrinsics.cx
-        v = intrinsics.fy * P[:, 1] / z + intrinsics.cy
-        lo_u, hi_u = min(lo_u, u.min()), max(hi_u, u.max())
-        lo_v, hi_v = min(lo_v, v.min()), max(hi_v, v.max())
-    if not np.isfinite(lo_u):
+    if T_camera_world is None:
+        T_camera_world = invert(T_world_camera)
+    corners_of = corners_of or box_corners
+    # all items at once: (n, 8, 4) corners through (n, 3, 4) object -> camera transforms
+    C = np.stack([corners_of(it.mesh) for it in items])
+    T = T_camera_world[:3] @ np.stack([it.T_world_object for it in items])
+    P = C @ np.swapaxes(T, 1, 2)
+    if not np.all(np.isfinite(P)):
+        bad = next(i for i in range(len(items)) if not np.all(np.isfinite(P[i])))
+        raise RendererError(f"a mesh drawn at T_world_object={items[bad].T_world_object.tolist()} has "
+                            f"non-finite vertices")
+    z = P[:, :, 2]
+    visible = z.max(axis=1) >= near
+    if not visible.any():
         return None
-    x0, x1 = max(int(np.floor(lo_u)) - 2, 0), min(int(np.ceil(hi_u)) + 2, W - 1)
-    y0, y1 = max(int(np.floor(lo_v)) - 2, 0), min(int(np.ceil(hi_v)) + 2, H - 1)
+    if z[visible].min() < near:
+        return 0, 0, W - 1, H - 1
+    P = P[visible]
+    z = P[:, :, 2]
+    u = intrinsics.fx * P[:, :, 0] / z + intrinsics.cx
+    v = intrinsics.fy * P[:, :, 1] / z + intrinsics.cy
+    x0, x1 = max(int(np.floor(u.min())) - 2, 0), min(int(np.ceil(u.max())) + 2, W - 1)
+    y0, y1 = max(int(np.floor(v.min())) - 2, 0), min(int(np.ceil(v.max())) + 2, H - 1)
     if x0 > x1 or y0 > y1:
         return None
     return x0, y0, x1, y1
@@ -115,6 +141,7 @@ class Renderer:
         self.width, self.height = width, height
         self._distortion_cache: dict = {}
         self._translucent: dict = {}
+        self._corners: dict = {}
 
     # -- public -------------------------------------------------------------------------------
     def render(self, items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera, *,
@@ -161,7 +188,7 @@ class Renderer:
             raise RendererError(f"light_dir_camera must be a finite non-zero 3-vector, got {light_dir_camera}")
         light = light / n
         ambient = float(np.clip(ambient, 0.0, 1.0))
-        ordered = sort_items(items, T_wc, self._is_translucent)
+        ordered = sort_items(items, T_wc, self._is_translucent, T_camera_world=invert(T_wc))
         if not intrinsics.has_distortion:
             rgba, depth = self._render_pinhole(ordered, intrinsics, T_wc, near, far, ambient, light)
             return RenderOutput(rgba=rgba, depth_m=depth)
@@ -185,6 +212,7 @@ class Renderer:
     def close(self) -> None:
         """Release resources (GPU context, caches). Safe to call twice."""
         self._distortion_cache.clear()
+        self._corners.clear()
 
     def __enter__(self):
         return self
@@ -207,6 +235,17 @@ class Renderer:
         v = mesh_is_translucent(mesh)
         self._translucent[mesh.key] = (mesh.colors, v)
         return v
+
+    def _box_corners(self, mesh: MeshData) -> np.ndarray:
+        """Cached :func:`box_corners` (per mesh key, checked against the vertex array)."""
+        hit = self._corners.get(mesh.key)
+        if hit is not None and hit[0] is mesh.vertices:
+            return hit[1]
+        if len(self._corners) > 4096:
+            self._corners.clear()
+        c = box_corners(mesh)
+        self._corners[mesh.key] = (mesh.vertices, c)
+        return c
 
     def _distortion(self, intrinsics: Intrinsics):
         key = (intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, intrinsics.dist, intrinsics.model)

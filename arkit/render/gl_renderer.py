@@ -15,12 +15,14 @@ import numpy as np
 
 from arkit.core.camera import Intrinsics
 from arkit.core.errors import RendererError
+from arkit.core.pose import CV_FROM_GL, invert
 from arkit.render.base import Renderer, screen_rect
-from arkit.render.projection import (
-    gl_depth_to_metric, model_view_cv, mvp_from_model_view_cv, projection_matrix_gl,
-)
+from arkit.render.projection import gl_depth_to_metric, projection_matrix_gl
 
 log = logging.getLogger(__name__)
+
+_FBO_STEP_PX = 16  # framebuffer sizes are multiples of this (fewer sizes to cache, little waste)
+_FBO_CACHE = 12  # framebuffer sizes kept (least recently used dropped)
 
 _VERTEX_SHADER = """
 #version 330
@@ -72,12 +74,48 @@ void main() {
 class _MeshGPU:
     """GPU copies of one mesh (vertex/index buffers, vertex array, optional texture)."""
 
-    __slots__ = ("vbo", "ibo", "vao", "texture", "n_index", "mesh_ref")
+    __slots__ = ("vbo", "ibo", "vao", "texture", "n_index", "mesh_ref", "single_layer")
 
     def release(self):
         for obj in (self.vao, self.vbo, self.ibo, self.texture):
             if obj is not None:
                 obj.release()
+
+
+class _Framebuffers:
+    """Render target of one size: multisampled (or None), resolved, and readback arrays."""
+
+    __slots__ = ("msaa", "resolve", "color", "depth")
+
+    def release(self):
+        for fbo in (self.msaa, self.resolve):
+            if fbo is not None:
+                for att in list(fbo.color_attachments) + [fbo.depth_attachment]:
+                    if att is not None:
+                        att.release()
+                fbo.release()
+
+
+def _single_layer(mesh) -> bool:
+    """True when no pixel can be covered twice by the mesh: one triangle, or two coplanar
+    triangles sharing an edge on opposite sides of it (a quad, e.g. a label). A translucent
+    single-layer mesh needs no depth pre-pass."""
+    f = mesh.faces
+    if len(f) == 1:
+        return True
+    if len(f) != 2:
+        return False
+    shared = np.intersect1d(f[0], f[1])
+    if len(shared) != 2:
+        return False
+    v = mesh.vertices.astype(np.float64)
+    a, b = v[shared[0]], v[shared[1]]
+    p = v[np.setdiff1d(f[0], shared)[0]]
+    q = v[np.setdiff1d(f[1], shared)[0]]
+    n_p, n_q = np.cross(b - a, p - a), np.cross(b - a, q - a)
+    scale = max(float(np.linalg.norm(n_p)), float(np.linalg.norm(n_q)), 1e-30)
+    coplanar = abs(float(np.dot(q - a, n_p))) <= 1e-6 * scale * (float(np.linalg.norm(q - a)) + 1e-30)
+    return coplanar and float(np.dot(n_p, n_q)) < 0.0
 
 
 class GLRenderer(Renderer):
@@ -122,6 +160,13 @@ class GLRenderer(Renderer):
                 self.samples = 0
             self.prog = self.ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
             self._white = self.ctx.texture((1, 1), 4, b"\xff\xff\xff\xff")
+            self._uniforms = {name: self.prog[name] for name in (
+                "u_mvp", "u_nmat", "u_opacity", "u_unlit", "u_use_tex", "u_ambient", "u_light")}
+            self.prog["u_tex"].value = 0
+            # fixed state of this (private) context
+            self.ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+            self.ctx.front_face = "ccw"
+            self.ctx.cull_face = "back"
         except Exception as e:
             self.ctx.release()
             raise RendererError(f"OpenGL setup failed: {e}") from e
@@ -156,6 +201,7 @@ class GLRenderer(Renderer):
             index_buffer=g.ibo, index_element_size=4,
         )
         g.n_index = int(mesh.faces.size)
+        g.single_layer = _single_layer(mesh)
         g.texture = None
         if mesh.texture is not None and mesh.uv is not None:
             tex = np.ascontiguousarray(mesh.texture[::-1])  # GL row 0 = bottom (v = 0)
@@ -179,83 +225,72 @@ class GLRenderer(Renderer):
                 g.release()
                 del self._meshes[key]
 
-    def _framebuffers(self, w: int, h: int):
-        fb = self._fbos.get((w, h))
+    def _framebuffers(self, w: int, h: int) -> _Framebuffers:
+        fb = self._fbos.pop((w, h), None)
         if fb is None:
             ctx = self.ctx
-            resolve = ctx.framebuffer(ctx.renderbuffer((w, h), 4), ctx.depth_renderbuffer((w, h)))
+            fb = _Framebuffers()
+            fb.resolve = ctx.framebuffer(ctx.renderbuffer((w, h), 4), ctx.depth_renderbuffer((w, h)))
             if self.samples:
-                msaa = ctx.framebuffer(ctx.renderbuffer((w, h), 4, samples=self.samples),
-                                       ctx.depth_renderbuffer((w, h), samples=self.samples))
+                fb.msaa = ctx.framebuffer(ctx.renderbuffer((w, h), 4, samples=self.samples),
+                                          ctx.depth_renderbuffer((w, h), samples=self.samples))
             else:
-                msaa = None
-            if len(self._fbos) >= 8:  # drop the least recently used
-                self._release_fbos(self._fbos.pop(next(iter(self._fbos))))
-            fb = (msaa, resolve)
-        else:
-            del self._fbos[(w, h)]
-        self._fbos[(w, h)] = fb
+                fb.msaa = None
+            fb.color = np.empty((h, w, 4), np.uint8)
+            fb.depth = np.empty((h, w), np.float32)
+            if len(self._fbos) >= _FBO_CACHE:  # drop the least recently used
+                self._fbos.pop(next(iter(self._fbos))).release()
+        self._fbos[(w, h)] = fb  # most recently used last
         return fb
-
-    @staticmethod
-    def _release_fbos(pair):
-        for fbo in pair:
-            if fbo is not None:
-                for att in list(fbo.color_attachments) + [fbo.depth_attachment]:
-                    if att is not None:
-                        att.release()
-                fbo.release()
 
     # -- drawing ------------------------------------------------------------------------------
     def _render_pinhole(self, items, intrinsics, T_world_camera, near, far, ambient, light):
         if self._closed:
             raise RendererError("GLRenderer.render() called after close()")
         w, h = intrinsics.width, intrinsics.height
+        # fresh zero pages (calloc): only the overlay's rectangle is ever written
         rgba = np.zeros((h, w, 4), np.uint8)
         depth = np.zeros((h, w), np.float32)
-        rect = screen_rect(items, intrinsics, T_world_camera, near)
+        T_cw = invert(T_world_camera)
+        rect = screen_rect(items, intrinsics, T_world_camera, near, T_camera_world=T_cw, corners_of=self._box_corners)
         if rect is None:
             return rgba, depth
         # draw into a framebuffer just big enough for the items' screen rectangle (sizes rounded
-        # up to 64 px so a few cached framebuffers serve every frame): clearing, resolving and
-        # reading back then cost in proportion to the overlay, not to the frame
+        # up to _FBO_STEP_PX so a few cached framebuffers serve every frame), with the principal
+        # point shifted by the rectangle's offset: the pixels are those of a full-frame render,
+        # while clearing, multisample resolve and readback cost in proportion to the overlay
         x0, y0, x1, y1 = rect
-        fw, fh = min(-(-(x1 - x0 + 1) // 64) * 64, w), min(-(-(y1 - y0 + 1) // 64) * 64, h)
+        fw = min(-(-(x1 - x0 + 1) // _FBO_STEP_PX) * _FBO_STEP_PX, w)
+        fh = min(-(-(y1 - y0 + 1) // _FBO_STEP_PX) * _FBO_STEP_PX, h)
         x0, y0 = min(x0, w - fw), min(y0, h - fh)
         sub = Intrinsics(fw, fh, intrinsics.fx, intrinsics.fy, intrinsics.cx - x0, intrinsics.cy - y0)
+        PC = projection_matrix_gl(sub, near, far) @ CV_FROM_GL  # OpenCV camera -> clip
         try:
             with self.ctx:  # make this renderer's context current (several may exist)
                 self._release_dead()
-                msaa, resolve = self._framebuffers(fw, fh)
-                target = msaa if msaa is not None else resolve
-                ctx, mgl, prog = self.ctx, self._mgl, self.prog
+                fb = self._framebuffers(fw, fh)
+                target = fb.msaa if fb.msaa is not None else fb.resolve
+                ctx, mgl, u = self.ctx, self._mgl, self._uniforms
                 target.use()
                 target.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-                P = projection_matrix_gl(sub, near, far)
-                ctx.enable(mgl.DEPTH_TEST | mgl.BLEND)
-                ctx.blend_func = (mgl.SRC_ALPHA, mgl.ONE_MINUS_SRC_ALPHA, mgl.ONE, mgl.ONE_MINUS_SRC_ALPHA)
-                ctx.front_face = "ccw"
-                ctx.cull_face = "back"
-                prog["u_ambient"].value = float(ambient)
-                prog["u_light"].value = tuple(float(x) for x in light)
-                prog["u_tex"].value = 0
+                ctx.enable_only(mgl.DEPTH_TEST | mgl.BLEND)
+                culling = False
+                u["u_ambient"].value = float(ambient)
+                u["u_light"].value = (float(light[0]), float(light[1]), float(light[2]))
                 for it in items:
                     mesh = it.mesh
                     g = self._mesh_gpu(mesh)
-                    T_co = model_view_cv(T_world_camera, it.T_world_object)
-                    mvp = mvp_from_model_view_cv(P, T_co)
-                    nmat = np.linalg.inv(T_co[:3, :3]).T
-                    prog["u_mvp"].write(mvp.T.astype(np.float32).tobytes())
-                    prog["u_nmat"].write(nmat.T.astype(np.float32).tobytes())
-                    prog["u_opacity"].value = float(min(max(it.opacity, 0.0), 1.0))
-                    prog["u_unlit"].value = bool(mesh.unlit)
-                    prog["u_use_tex"].value = g.texture is not None
+                    T_co = T_cw @ it.T_world_object
+                    u["u_mvp"].write((PC @ T_co).T.astype(np.float32).tobytes())
+                    u["u_nmat"].write(_normal_matrix(T_co[:3, :3]).T.astype(np.float32).tobytes())
+                    u["u_opacity"].value = float(min(max(it.opacity, 0.0), 1.0))
+                    u["u_unlit"].value = bool(mesh.unlit)
+                    u["u_use_tex"].value = g.texture is not None
                     (g.texture or self._white).use(0)
-                    if mesh.double_sided:
-                        ctx.disable(mgl.CULL_FACE)
-                    else:
-                        ctx.enable(mgl.CULL_FACE)
-                    if it.opacity < 1.0 or self._is_translucent(mesh):
+                    if culling == mesh.double_sided:
+                        culling = not mesh.double_sided
+                        (ctx.enable if culling else ctx.disable)(mgl.CULL_FACE)
+                    if (it.opacity < 1.0 or self._is_translucent(mesh)) and not g.single_layer:
                         # depth pre-pass: only the item's front-most surface is blended (no inner
                         # faces showing through), as in the software renderer
                         target.color_mask = (False, False, False, False)
@@ -268,20 +303,23 @@ class GLRenderer(Renderer):
                         ctx.depth_func = "<"
                     else:
                         g.vao.render(mgl.TRIANGLES, vertices=g.n_index)
-                ctx.disable(mgl.CULL_FACE)
-                if msaa is not None:
-                    ctx.copy_framebuffer(resolve, msaa)
-                color = np.frombuffer(resolve.read(components=4, alignment=1), np.uint8)
-                dwin = np.frombuffer(resolve.read(components=1, attachment=-1, dtype="f4", alignment=1), np.float32)
+                if culling:
+                    ctx.disable(mgl.CULL_FACE)
+                if fb.msaa is not None:
+                    ctx.copy_framebuffer(fb.resolve, fb.msaa)
+                fb.resolve.read_into(fb.color, components=4, alignment=1)
+                fb.resolve.read_into(fb.depth, components=1, attachment=-1, dtype="f4", alignment=1)
         except RendererError:
             raise
         except Exception as e:
             raise RendererError(f"OpenGL rendering failed: {e}") from e
-        sub_rgba = _unpremultiply(color.reshape(fh, fw, 4)[::-1])
-        sub_depth = gl_depth_to_metric(dwin.reshape(fh, fw)[::-1], near, far)
-        _fill_edge_depth(sub_depth, sub_rgba[:, :, 3])
-        rgba[y0:y0 + fh, x0:x0 + fw] = sub_rgba
-        depth[y0:y0 + fh, x0:x0 + fw] = sub_depth
+        # GL row 0 is the bottom row: flip while copying into the output rectangle
+        out_rgba = rgba[y0:y0 + fh, x0:x0 + fw]
+        out_rgba[...] = fb.color[::-1]
+        _unpremultiply_inplace(out_rgba)
+        out_depth = depth[y0:y0 + fh, x0:x0 + fw]
+        out_depth[...] = gl_depth_to_metric(fb.depth[::-1], near, far)
+        _fill_edge_depth(out_depth, out_rgba[:, :, 3])
         return rgba, depth
 
     def close(self) -> None:
@@ -295,8 +333,8 @@ class GLRenderer(Renderer):
                 for g in self._meshes.values():
                     g.release()
                 self._meshes.clear()
-                for pair in self._fbos.values():
-                    self._release_fbos(pair)
+                for fb in self._fbos.values():
+                    fb.release()
                 self._fbos.clear()
                 self.prog.release()
                 self._white.release()
@@ -312,19 +350,27 @@ class GLRenderer(Renderer):
             pass
 
 
-def _unpremultiply(premul: np.ndarray) -> np.ndarray:
-    """(H, W, 4) uint8 premultiplied (blending result) -> straight alpha, new contiguous array.
+def _unpremultiply_inplace(rgba: np.ndarray) -> None:
+    """(H, W, 4) uint8 premultiplied (blending result) -> straight alpha, in place.
 
     Only pixels with 0 < alpha < 255 change; they are few (edges, translucent overlays)."""
-    out = np.array(premul, order="C", copy=True)
-    a = out[:, :, 3]
+    a = rgba[:, :, 3]
     partial = (a > 0) & (a < 255)
     if partial.any():
         ys, xs = np.nonzero(partial)
-        px = out[ys, xs].astype(np.float32)
+        px = rgba[ys, xs].astype(np.float32)
         rgb = px[:, :3] * (255.0 / px[:, 3:4])
-        out[ys, xs, :3] = np.minimum(rgb + 0.5, 255.0).astype(np.uint8)
-    return out
+        rgba[ys, xs, :3] = np.minimum(rgb + 0.5, 255.0).astype(np.uint8)
+
+
+def _normal_matrix(M: np.ndarray) -> np.ndarray:
+    """(3, 3) normal matrix ``inv(M).T`` up to a positive scale (the shader normalises).
+
+    The cofactor matrix, from cross products of the columns, times the sign of the determinant;
+    no LAPACK call (whose worker threads cost more than the maths for one 3x3 matrix)."""
+    c0, c1, c2 = M[:, 0], M[:, 1], M[:, 2]
+    cof = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=1)
+    return -cof if float(np.dot(c0, cof[:, 0])) < 0.0 else cof
 
 
 def _fill_edge_depth(depth: np.ndarray, alpha: np.ndarray) -> None:

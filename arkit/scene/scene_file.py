@@ -42,7 +42,8 @@ TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "
 PLANES_KEYS = {"enabled": bool}
 RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
-                 "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str}
+                 "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str,
+                 "detector_params": dict}
 TRACKING_TYPES = ("markers", "recorded", "none")
 MAP_KEYS = {"board": dict, "markers": list, "single": int}
 BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,

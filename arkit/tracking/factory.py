@@ -49,7 +49,8 @@ def build_tracker(tracking: dict) -> Optional[Tracker]:
             smoothing = None
         return MarkerTracker(dictionary=dictionary, marker_size_m=size, marker_sizes_m=sizes or None,
                              marker_map=marker_map, smoothing=smoothing,
-                             min_markers=int(tracking.get("min_markers", 1)))
+                             min_markers=int(tracking.get("min_markers", 1)),
+                             detector_params=tracking.get("detector_params"))
     if kind == "recorded":
         from arkit.tracking.recorded import RecordedPoseTracker
 

@@ -26,7 +26,7 @@ from arkit.core.errors import ArkitError
 from arkit.core.pose import as_transform, from_rt, invert
 from arkit.tracking.markers import (
     canonical_dictionary_name, estimate_marker_pose_candidates, get_dictionary, marker_corners_local,
-    matrix_to_rt, pose_ambiguity, reprojection_rms_px, rt_to_matrix,
+    matrix_to_rt, pose_ambiguity, project_px, rt_to_matrix,
 )
 
 log = logging.getLogger(__name__)
@@ -287,47 +287,61 @@ class MarkerMap:
         Q_all = np.stack([dets[i].corners_px for i in ids.tolist()])  # (N, 4, 2) image corners
 
         P_flat, Q_flat = P_all.reshape(-1, 3), Q_all.reshape(-1, 2)
+        n_markers = len(ids)
+        pinhole = not intrinsics.has_distortion
         f, c = np.array([intrinsics.fx, intrinsics.fy]), np.array([intrinsics.cx, intrinsics.cy])
 
-        def per_marker(T_camera_world):  # (N,) RMS corner error of every marker, one projection
-            Pc = P_flat @ T_camera_world[:3, :3].T + T_camera_world[:3, 3]
-            if intrinsics.has_distortion:
-                uv = intrinsics.project(Pc)
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    uv = Pc[:, :2] / Pc[:, 2:3] * f + c
-                uv[Pc[:, 2] <= 0] = np.nan
-            e = np.sqrt(((uv - Q_flat) ** 2).sum(axis=1).reshape(-1, 4).mean(axis=1))
-            return np.where(np.isfinite(e), e, np.inf)
+        def per_marker(T):  # (..., N) RMS corner error of every marker for poses T (..., 4, 4)
+            Pc = np.matmul(P_flat, np.swapaxes(T[..., :3, :3], -1, -2)) + T[..., None, :3, 3]  # (..., 4N, 3)
+            z = Pc[..., 2:3]
+            behind = z[..., 0] <= 1e-12
+            if behind.any():
+                z = np.where(z > 1e-12, z, 1.0)
+            uv = Pc[..., :2] / z * f + c if pinhole else project_px(Pc.reshape(-1, 3), intrinsics).reshape(Pc.shape[:-1] + (2,))
+            d2 = ((uv - Q_flat) ** 2).sum(axis=-1)
+            if behind.any():
+                d2[behind] = np.inf
+            e = np.sqrt(d2.reshape(d2.shape[:-1] + (n_markers, 4)).mean(axis=-1))
+            e[~np.isfinite(e)] = np.inf
+            return e
 
-        best, best_score, ambiguity = None, float("inf"), 0.0
+        best, best_score, best_errs, ambiguity = None, float("inf"), None, 0.0
         # seeds: the largest markers in the image (their single poses are the most reliable)
         perimeter = np.linalg.norm(Q_all - np.roll(Q_all, -1, axis=1), axis=2).sum(axis=1)
         for n_seeds, k in enumerate(np.argsort(-perimeter, kind="stable")[:max_seeds]):
-            if n_seeds >= 2 and best_score <= 1.0:
-                break  # two seeds tried and one already explains every marker
+            if best_score <= 1.0 and (n_seeds >= 2 or n_markers >= 3):
+                break  # the start explains every marker (with 3+ markers one seed is conclusive)
             pl = self.placement(int(ids[k]))
-            cands = estimate_marker_pose_candidates(Q_all[k], pl.size_m, intrinsics, refine=len(ids) == 1)
-            for T_camera_marker, _ in cands:
-                T_camera_world = T_camera_marker @ invert(pl.T_world_marker)
-                score = float(np.median(per_marker(T_camera_world)))
-                if score < best_score:
-                    best, best_score = T_camera_world, score
-                    ambiguity = pose_ambiguity(cands)
+            cands = estimate_marker_pose_candidates(Q_all[k], pl.size_m, intrinsics, refine=n_markers == 1)
+            if not cands:
+                continue
+            # every candidate scored on every marker in one batched projection
+            Ts = np.stack([T_camera_marker for T_camera_marker, _ in cands]) @ invert(pl.T_world_marker)
+            errs_c = per_marker(Ts)  # (C, N)
+            scores = _median_rows(errs_c)
+            j = int(np.argmin(scores))
+            if scores[j] < best_score:
+                best, best_score, best_errs = Ts[j], float(scores[j]), errs_c[j]
+                ambiguity = pose_ambiguity(cands)
         if best is None:
             return None
-        T_camera_world = best
-        inl = np.ones(len(ids), bool)
-        for _ in range(2):
-            errs = per_marker(T_camera_world)
-            inl = errs <= max(outlier_px, 3.0 * float(np.median(errs)))
-            if not inl.any():
-                inl = errs == errs.min()
-            if inl.sum() >= 2 and refine:
-                T_camera_world = self._solve_joint(T_camera_world, P_all[inl].reshape(-1, 3),
-                                                   Q_all[inl].reshape(-1, 2), intrinsics)
-        errs = per_marker(T_camera_world)
-        inl &= errs <= max(outlier_px, 3.0 * float(np.median(errs[inl])))
+        T_camera_world, errs = best, best_errs
+        inl = np.ones(n_markers, bool)
+        for it in range(2):
+            new_inl = errs <= max(outlier_px, 3.0 * float(_median_rows(errs)))
+            if not new_inl.any():
+                new_inl = errs == errs.min()
+            if it == 1 and np.array_equal(new_inl, inl):
+                break  # same inliers as the converged solve: solving again changes nothing
+            inl = new_inl
+            if refine and inl.sum() >= 2:
+                T_new = self._solve_joint(T_camera_world, P_all[inl].reshape(-1, 3),
+                                          Q_all[inl].reshape(-1, 2), intrinsics)
+                errs_new = per_marker(T_new)
+                # keep the solve only when it fits the inlier corners at least as well
+                if np.mean(errs_new[inl] ** 2) <= np.mean(errs[inl] ** 2) + 1e-12:
+                    T_camera_world, errs = T_new, errs_new
+        inl &= errs <= max(outlier_px, 3.0 * float(_median_rows(errs[inl])))
         if not inl.any():
             return None
         rms = float(np.sqrt(np.mean(errs[inl] ** 2)))  # RMS over all inlier corners
@@ -337,21 +351,22 @@ class MarkerMap:
 
     @staticmethod
     def _solve_joint(T_camera_world, P, Q, intrinsics) -> np.ndarray:
-        """Iterative PnP from ``T_camera_world`` on (M, 3) world / (M, 2) image points, then LM."""
+        """Iterative PnP from ``T_camera_world`` on (M, 3) world / (M, 2) image points, then LM.
+
+        Returns the solved ``T_camera_world`` (the start when OpenCV fails); the caller checks
+        that it fits better."""
         K, dist = intrinsics.K, intrinsics.dist_coeffs
         rvec, tvec = matrix_to_rt(T_camera_world)
-        before = reprojection_rms_px(T_camera_world, P, Q, intrinsics)
         try:
             ok, rvec, tvec = cv2.solvePnP(P, Q, K, dist, rvec, tvec, useExtrinsicGuess=True,
                                           flags=cv2.SOLVEPNP_ITERATIVE)
-            if ok:
-                rvec, tvec = cv2.solvePnPRefineLM(P, Q, K, dist, rvec, tvec)
+            if not ok:
+                return T_camera_world
+            rvec, tvec = cv2.solvePnPRefineLM(P, Q, K, dist, rvec, tvec)
         except cv2.error as e:
             log.debug("joint solvePnP failed: %s", e)
             return T_camera_world
-        T = rt_to_matrix(rvec, tvec)
-        after = reprojection_rms_px(T, P, Q, intrinsics)
-        return T if after <= before + 1e-9 else T_camera_world
+        return rt_to_matrix(rvec, tvec)
 
     def render(self, T_world_camera, intrinsics: Intrinsics, dictionary: Optional[str] = None, **kwargs) -> np.ndarray:
         """What a pinhole camera at ``T_world_camera`` sees of this map; see :func:`render_markers`."""
@@ -363,6 +378,13 @@ class MarkerMap:
     def __repr__(self) -> str:
         kind = "charuco " if self.charuco is not None else ""
         return f"MarkerMap({kind}{len(self)} markers, dictionary={self.dictionary!r})"
+
+
+def _median_rows(x) -> np.ndarray:
+    """Median over the last axis (like ``np.median``, cheaper for the few values here)."""
+    s = np.sort(x, axis=-1)
+    n = s.shape[-1]
+    return 0.5 * (s[..., (n - 1) // 2] + s[..., n // 2])
 
 
 def render_markers(placements, dictionary: str, T_world_camera, intrinsics: Intrinsics, *,

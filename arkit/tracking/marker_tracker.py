@@ -60,7 +60,11 @@ class MarkerTracker(Tracker):
     refine : str
         Corner refinement: ``"lines"`` (default, most accurate), ``"subpix"``, ``"contour"``, ``"apriltag"``, ``"none"``.
     detector_params : dict, optional
-        ``cv2.aruco.DetectorParameters`` overrides.
+        ``cv2.aruco.DetectorParameters`` overrides (applied after ``preset``).
+    preset : {"default", "fast"}
+        Detector parameter set (:data:`~arkit.tracking.markers.DETECTOR_PRESETS`): ``"fast"``
+        uses one adaptive-threshold scale, about 3x faster detection with the same accuracy on
+        arkit's synthetic and real-photo checks, but it may miss faint or blurred markers.
     max_rms_px : float
         A pose with a larger RMS corner reprojection error is ``LIMITED``.
     ambiguity_ratio : float
@@ -74,12 +78,12 @@ class MarkerTracker(Tracker):
                  marker_sizes_m: Optional[dict] = None, marker_map: Optional[MarkerMap] = None,
                  smoothing: Optional[dict] = None, min_markers: int = 1, *, refine: str = "lines",
                  detector_params: Optional[dict] = None, max_rms_px: float = 2.0,
-                 ambiguity_ratio: float = 0.6, outlier_px: float = 3.0):
+                 ambiguity_ratio: float = 0.6, outlier_px: float = 3.0, preset: str = "default"):
         if not marker_size_m > 0:
             raise ArkitError(f"marker_size_m must be positive metres, got {marker_size_m}")
         if marker_map is not None and not isinstance(marker_map, MarkerMap):
             raise ArkitError(f"marker_map must be an arkit MarkerMap (see MarkerMap.from_dict), got {type(marker_map).__name__}")
-        self.detector = MarkerDetector(dictionary, refine=refine, params=detector_params)
+        self.detector = MarkerDetector(dictionary, refine=refine, params=detector_params, preset=preset)
         self.dictionary = self.detector.dictionary_name
         if marker_map is not None and marker_map.dictionary and marker_map.dictionary != self.dictionary:
             log.warning("marker map is for %s but the tracker detects %s", marker_map.dictionary, self.dictionary)

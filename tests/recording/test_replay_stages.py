@@ -51,7 +51,7 @@ def test_stage_trackables_are_replayed_not_recomputed(tmp_path):
     results = []
     with Session(MarkerEcho(), managers=[recording_stage], render=False) as s:
         record(s, _frames(5), tmp_path / "rec", lossless=True, on_result=results.append)
-        assert not hasattr(s.tracker, "inner") or isinstance(s.tracker, MarkerEcho)   # tracker restored
+        assert isinstance(s.tracker, MarkerEcho)   # the recorder restored the tracker
     assert recording_stage.calls == 5
     # default: everything recorded comes back from the tracker; the session runs no stage
     source, tracker = open_recording(tmp_path / "rec")
@@ -65,3 +65,20 @@ def test_stage_trackables_are_replayed_not_recomputed(tmp_path):
     rerun = list(Session(tracker, managers=[stage], render=False).run(source))
     assert stage.calls == 5
     assert all([t.id for t in r.trackables] == ["marker:1", "plane:1"] for r in rerun)
+
+
+def test_replay_session_drops_or_keeps_the_scene_stages(tmp_path):
+    from arkit.recording.replay import replay_session
+
+    with Session(MarkerEcho(), managers=[FloorStage()], render=False) as s:
+        record(s, _frames(2), tmp_path / "rec", lossless=True)
+    scene = tmp_path / "scene.yaml"
+    scene.write_text("name: planes\ntracking: {type: none}\nplanes: {enabled: true}\n"
+                     "content:\n  - {name: cube, anchor: plane:1, box: 0.1}\n")
+    session, source, tracker = replay_session(tmp_path / "rec", scene, render=False)
+    assert session.managers == [] and session.tracker is tracker and tracker.trackables == "all"
+    with source, session:
+        r = list(session.run(source))
+    assert [a.id for a in r[-1].anchors] == ["anchor:cube"]     # the recorded plane carries the content
+    session, _, tracker = replay_session(tmp_path / "rec", scene, rerun_stages=True, render=False)
+    assert len(session.managers) == 1 and tracker.trackables == "tracker"

@@ -70,7 +70,7 @@ def trajectory(n, step_m=0.015):
     poses = []
     for i in range(n):
         R = rotvec_to_matrix([0.0, 0.004 * i, 0.002 * i])
-        poses.append(from_rt(R, [step_m * i, -0.1 + 0.003 * i, 0.005 * i]))
+        poses.append(from_rt(R, [step_m * i, -0.1 + 0.03 * np.sin(i / 4.0), 0.005 * i]))
     return poses
 
 
@@ -84,7 +84,7 @@ def make_frames(n, depth=True, step_m=0.015):
 
 @pytest.fixture(scope="module")
 def rgbd_frames():
-    return make_frames(24)
+    return make_frames(16)
 
 
 def _ate(est, frames, align):
@@ -112,7 +112,7 @@ def test_rgbd_tracks_synthetic_scene_with_exact_poses(rgbd_frames):
 
 
 def test_black_and_textureless_frames_report_a_reason(rgbd_frames):
-    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600))
+    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, local_ba=False))
     black = Frame(0, 0.0, np.zeros((H, W, 3), np.uint8), K, np.zeros((H, W), np.float32))
     out = tracker.track(black)
     assert out.camera.tracking_state == TrackingState.NOT_INITIALIZED
@@ -131,7 +131,7 @@ def test_black_and_textureless_frames_report_a_reason(rgbd_frames):
 
 
 def test_relocalises_after_loss(rgbd_frames):
-    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600))
+    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, local_ba=False))
     for f in rgbd_frames[:10]:
         tracker.track(f)
     black = Frame(10, 0.3, np.zeros((H, W, 3), np.uint8), K, np.zeros((H, W), np.float32))
@@ -148,7 +148,7 @@ def test_depth_of_wrong_size_is_a_clear_error():
 
 
 def test_map_save_load_round_trip_and_relocalisation(rgbd_frames, tmp_path):
-    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600))
+    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, local_ba=False))
     for f in rgbd_frames[:12]:
         tracker.track(f)
     path = tracker.save_map(tmp_path / "room.npz")
@@ -161,7 +161,7 @@ def test_map_save_load_round_trip_and_relocalisation(rgbd_frames, tmp_path):
     for a, b in zip(m.keyframes, tracker.map.keyframes):
         np.testing.assert_allclose(a.T_world_camera, b.T_world_camera)
         np.testing.assert_array_equal(a.point_ids, b.point_ids)
-    fresh = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600))
+    fresh = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, local_ba=False))
     fresh.load_map(path)
     out = fresh.track(rgbd_frames[14])
     assert out.camera.tracking_state in (TrackingState.TRACKING, TrackingState.LIMITED)
@@ -179,7 +179,7 @@ def test_map_load_rejects_other_files(tmp_path):
 
 
 def test_monocular_two_view_initialisation_and_tracking():
-    frames = make_frames(16, depth=False, step_m=0.05)
+    frames = make_frames(12, depth=False, step_m=0.05)
     tracker = VisualTracker(VisualTrackerConfig(mode="mono", n_features=800))
     est, states = [], []
     for f in frames:
@@ -188,7 +188,7 @@ def test_monocular_two_view_initialisation_and_tracking():
         states.append(out.camera.tracking_state)
     assert states[0] == TrackingState.NOT_INITIALIZED
     tracked = [i for i, s in enumerate(states) if s in (TrackingState.TRACKING, TrackingState.LIMITED)]
-    assert len(tracked) >= len(frames) - 4, states
+    assert len(tracked) >= len(frames) - 3, states
     sel = [frames[i] for i in tracked]
     res = _ate([est[i] for i in tracked], sel, "sim3")
     path_len = np.linalg.norm(sel[-1].T_world_camera_recorded[:3, 3] - sel[0].T_world_camera_recorded[:3, 3])

@@ -382,12 +382,13 @@ class VisualTracker(Tracker):
         if rgbd:
             local_mapping.points_from_depth(m, kf, self._K, max_depth_m=c.max_depth_m, max_new=len(feats))
         else:
-            nbs = [k for k in local_kfs if k.id != kf.id][:5]
+            nbs = [k for k in local_kfs if k.id != kf.id][:3]
             local_mapping.triangulate_from_neighbours(m, kf, self._K, nbs, self.extractor.level_sigma2)
         local_mapping.cull_points(m, kf.id)
         if c.local_ba:
             local_mapping.local_bundle_adjustment(m, self._K, self.extractor.level_sigma2, center_kf=kf,
-                                                  n_local=c.local_keyframes, bf=self._bf)
+                                                  n_local=c.local_keyframes if rgbd else 5, bf=self._bf,
+                                                  max_nfev=15 if rgbd else 8)
             self._T_wc_last = kf.T_world_camera.copy()
         self._frames_since_kf = 0
 
