@@ -5,8 +5,11 @@ Run: ``.venv/bin/python benchmarks/markers.py [--views 120] [--repeats 20]``
 Prints
 - ms per frame for detection + pose (1 marker; a 5x7 GridBoard), arkit vs plain OpenCV
   (``ArucoDetector.detectMarkers`` + ``solvePnP(IPPE_SQUARE)`` per marker) in the same process;
+- ms per frame of the marker_cube sample's tracker (``preset="fast"`` detector parameters) on the
+  built-in marker_room sequence, vs the same tracker with default detector parameters;
 - single-marker accuracy per distance bin (median / 95th percentile): translation of the marker
-  in the camera, camera position in the marker's world, rotation; for each corner refinement;
+  in the camera, camera position in the marker's world, rotation; for each corner refinement
+  and for the ``fast`` detector preset;
 - joint board pose accuracy;
 - MarkerTracker accuracy on sequences rendered by ``arkit.synthetic`` (when available).
 Frames are rendered by :func:`arkit.tracking.marker_map.render_markers` (exact homography,
@@ -83,18 +86,24 @@ def bench_speed(repeats):
         gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         ref = time_ms(opencv_reference(gray, size), repeats)
         row = [f"{name:10s} opencv detect+IPPE {ref:7.2f}"]
-        for refine in ("subpix", "lines"):
-            det = MarkerDetector(refine=refine)
+        for refine, preset in (("subpix", "default"), ("lines", "default"), ("lines", "fast")):
+            det = MarkerDetector(refine=refine, preset=preset)
             if len(m) == 1:
                 fn = lambda: [estimate_marker_pose(d.corners_px, size, INTR) for d in det.detect(img, INTR)]  # noqa: E731
             else:
                 fn = lambda: m.estimate_camera_pose(det.detect(img, INTR), INTR)  # noqa: E731
             ms = time_ms(fn, repeats)
-            row.append(f"arkit[{refine}] {ms:7.2f} (x{ms / ref:.2f})")
+            row.append(f"arkit[{_label(refine, preset)}] {ms:7.2f} (x{ms / ref:.2f})")
         print("  " + "   ".join(row) + ("   (arkit board = joint pose)" if len(m) > 1 else ""))
 
 
-def bench_single_accuracy(n_views, sizes=(0.05, 0.10), refines=("subpix", "apriltag", "lines")):
+def _label(refine, preset):
+    return refine if preset == "default" else f"{refine},{preset}"
+
+
+def bench_single_accuracy(n_views, sizes=(0.05, 0.10),
+                          cases=(("subpix", "default"), ("apriltag", "default"), ("lines", "default"),
+                                 ("lines", "fast"))):
     print(f"\n== single-marker accuracy, {n_views} random views per case, tilt 0-55 deg, noise sigma 1")
     print("   columns per distance bin: marker-in-camera t mm (median/p95) | camera-in-world t mm | rotation deg | missed")
     for size in sizes:
@@ -102,8 +111,8 @@ def bench_single_accuracy(n_views, sizes=(0.05, 0.10), refines=("subpix", "april
         rng = np.random.default_rng(1)
         views = [random_view(rng, size) for _ in range(n_views)]
         images = [m.render(T, INTR, noise_std=1.0, seed=k) for k, (_, T) in enumerate(views)]
-        for refine in refines:
-            det = MarkerDetector(refine=refine)
+        for refine, preset in cases:
+            det = MarkerDetector(refine=refine, preset=preset)
             rows = []
             for (d, T), img in zip(views, images):
                 dets = det.detect(img, INTR)
@@ -114,7 +123,7 @@ def bench_single_accuracy(n_views, sizes=(0.05, 0.10), refines=("subpix", "april
                 rows.append((d, 1e3 * np.linalg.norm(T_cm[:3, 3] - invert(T)[:3, 3]),
                              1e3 * np.linalg.norm(invert(T_cm)[:3, 3] - T[:3, 3]), rotation_angle_deg(T_cm, invert(T))))
             r = np.array(rows)
-            print(f"  marker {size * 100:.0f} cm, refine={refine}")
+            print(f"  marker {size * 100:.0f} cm, refine={refine}" + (f", preset={preset}" if preset != "default" else ""))
             for lo, hi in BINS_M + [(0.3, 1.5)]:
                 sel = r[(r[:, 0] >= lo) & (r[:, 0] < hi)]
                 ok = sel[np.isfinite(sel[:, 1])]
@@ -131,12 +140,17 @@ def bench_board_accuracy(n_views):
     board = MarkerMap.grid_board(5, 7, 0.04, 0.01, "DICT_6X6_250")
     centre = board.object_points(list(board.ids)).mean(axis=0)
     rng = np.random.default_rng(2)
-    det = MarkerDetector()
-    jt, jr, st, sr, rms = [], [], [], [], []
+    jt, jr, st, sr, rms, ft, fr = [], [], [], [], [], [], []
+    det, fast = MarkerDetector(), MarkerDetector(preset="fast")
     for k in range(n_views):
         T = look_at(rng.uniform(0.5, 1.2), rng.uniform(5, 50), rng.uniform(0, 360), rng.uniform(-20, 20), centre)
-        dets = det.detect(board.render(T, INTR, noise_std=2.0, seed=k), INTR)
+        img = board.render(T, INTR, noise_std=2.0, seed=k)
+        dets = det.detect(img, INTR)
         r = board.estimate_camera_pose(dets, INTR)
+        r_fast = board.estimate_camera_pose(fast.detect(img, INTR), INTR)
+        if r_fast is not None:
+            ft.append(1e3 * np.linalg.norm(r_fast[0][:3, 3] - T[:3, 3]))
+            fr.append(rotation_angle_deg(r_fast[0], T))
         if r is None:
             continue
         jt.append(1e3 * np.linalg.norm(r[0][:3, 3] - T[:3, 3]))
@@ -149,6 +163,8 @@ def bench_board_accuracy(n_views):
             sr.append(rotation_angle_deg(T1, T))
     print(f"  joint : camera position median {np.median(jt):.2f} mm (p95 {np.percentile(jt, 95):.2f}), "
           f"rotation {np.median(jr):.3f} deg (p95 {np.percentile(jr, 95):.3f}), rms {np.median(rms):.3f} px")
+    print(f"  joint, preset=fast: camera position median {np.median(ft):.2f} mm (p95 {np.percentile(ft, 95):.2f}), "
+          f"rotation {np.median(fr):.3f} deg (p95 {np.percentile(fr, 95):.3f}), {len(ft)}/{n_views} views")
     print(f"  single: camera position median {np.median(st):.2f} mm (p95 {np.percentile(st, 95):.2f}), "
           f"rotation {np.median(sr):.3f} deg (p95 {np.percentile(sr, 95):.3f})")
 
@@ -178,8 +194,8 @@ def bench_synthetic_sequences(num_frames):
             intr = Intrinsics.from_dict(yaml.safe_load((seq / "intrinsics.yaml").read_text()))
             stamps, T_gt = read_groundtruth(seq / "groundtruth.txt")
             images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((seq / "rgb").glob("*.png"))]
-            for refine in ("subpix", "lines"):
-                tracker = MarkerTracker(marker_map=marker_map, refine=refine)
+            for refine, preset in (("subpix", "default"), ("lines", "default"), ("lines", "fast")):
+                tracker = MarkerTracker(marker_map=marker_map, refine=refine, preset=preset)
                 te, re, n_tracking, ms = [], [], 0, []
                 for i, img in enumerate(images):
                     t0 = time.perf_counter()
@@ -189,9 +205,44 @@ def bench_synthetic_sequences(num_frames):
                         n_tracking += 1
                         te.append(1e3 * np.linalg.norm(out.camera.T_world_camera[:3, 3] - T_gt[i][:3, 3]))
                         re.append(rotation_angle_deg(out.camera.T_world_camera, T_gt[i]))
-                print(f"  {recipe:12s} refine={refine:6s} TRACKING {n_tracking}/{len(images)}  camera position "
+                print(f"  {recipe:12s} refine={_label(refine, preset):11s} TRACKING {n_tracking}/{len(images)}  camera position "
                       f"median {np.median(te):.2f} mm (p95 {np.percentile(te, 95):.2f})  rotation median "
                       f"{np.median(re):.3f} deg (p95 {np.percentile(re, 95):.3f})  {np.median(ms):.1f} ms/frame")
+
+
+def bench_sample_tracker(num_frames):
+    """``MarkerTracker.track`` as configured by samples/marker_cube/scene.yaml on the built-in
+    marker_room sequence (640x480), against the same tracker with OpenCV's default detector
+    parameters; wall and CPU (this thread) milliseconds per frame, in one process."""
+    from pathlib import Path
+
+    from arkit.io.sources import open_source
+    from arkit.scene.scene_file import load_scene
+    from arkit.synthetic import ensure_builtin_sequence
+    from arkit.tracking.factory import build_tracker
+
+    seq = ensure_builtin_sequence("marker_room", num_frames=300, width=640, height=480)
+    cfg = load_scene(Path(__file__).resolve().parents[1] / "samples" / "marker_cube" / "scene.yaml").tracking
+    with open_source(str(seq)) as src:
+        frames = [f for _, f in zip(range(num_frames), src)]
+    trackers = {"sample config": build_tracker(cfg),
+                "default detector": build_tracker({k: v for k, v in cfg.items() if k != "detector_params"})}
+    wall = {k: [] for k in trackers}
+    cpu = {k: [] for k in trackers}
+    markers = {k: 0 for k in trackers}
+    for f in frames:  # interleaved so that both see the same machine load
+        for name, tracker in trackers.items():
+            t0, c0 = time.perf_counter(), time.thread_time()
+            out = tracker.track(f)
+            cpu[name].append(time.thread_time() - c0)
+            wall[name].append(time.perf_counter() - t0)
+            markers[name] += sum(t.state.value == "TRACKING" for t in out.trackables)
+    print(f"\n== marker_cube sample tracker on builtin:marker_room, {len(frames)} frames 640x480 "
+          f"(cv2 threads: {cv2.getNumThreads()})")
+    for name in trackers:
+        w, c = 1e3 * np.array(wall[name]), 1e3 * np.array(cpu[name])
+        print(f"  {name:16s} track wall mean {w.mean():6.2f} median {np.median(w):6.2f} ms | "
+              f"thread CPU mean {c.mean():6.2f} ms | {markers[name] / len(frames):.1f} markers/frame")
 
 
 def main():
@@ -199,8 +250,11 @@ def main():
     ap.add_argument("--views", type=int, default=120, help="random views per accuracy case (0 = skip)")
     ap.add_argument("--repeats", type=int, default=20, help="timing repeats")
     ap.add_argument("--sequence-frames", type=int, default=60, help="frames per arkit.synthetic sequence (0 = skip)")
+    ap.add_argument("--sample-frames", type=int, default=150, help="marker_room frames for the sample tracker (0 = skip)")
     args = ap.parse_args()
     bench_speed(args.repeats)
+    if args.sample_frames > 0:
+        bench_sample_tracker(args.sample_frames)
     if args.views > 0:
         bench_single_accuracy(args.views)
         bench_board_accuracy(max(10, args.views // 6))

@@ -1,8 +1,11 @@
 """Renderer and compositor speed at 640x480.
 
 Prints milliseconds per frame for the GL renderer (render + readback), the software renderer and
-the compositor, for a ~10k-triangle scene filling much of the frame and for a few small overlays,
-and the software/GL ratio (medians). The machine is shared, so compare ratios from one run.
+the compositor, for a ~10k-triangle scene filling much of the frame, for a few small overlays and
+for the samples/marker_cube content (box, axes and label on a marker, < 10% of the frame), and
+the software/GL ratio (medians). GL figures are wall time and CPU time of the process (all
+threads, ``time.process_time``); on a shared machine the CPU figure is the steadier one, and
+ratios from one run are what to compare.
 
     .venv/bin/python benchmarks/render.py [--repeat 20]
 """
@@ -47,17 +50,27 @@ def scenes():
         DrawItem(text_label_mesh("marker 7", 0.02), from_rt(t=[0.0, 0.001, 0.04])),
         DrawItem(box_mesh((0.03, 0.03, 0.03), (0.9, 0.2, 0.2)), from_rt(t=[0.06, 0.015, 0.0])),
     ]
-    return {"10k triangles": (big, T_wc), "3 small overlays": (small, T_wc)}
+    marker = [  # samples/marker_cube/scene.yaml, seen from about 0.6 m
+        DrawItem(box_mesh((0.08, 0.08, 0.08), (0.9, 0.27, 0.2)), from_rt(rotvec_to_matrix([0, 0.52, 0]), [0, 0.04, 0])),
+        DrawItem(axes_mesh(0.12), np.eye(4)),
+        DrawItem(text_label_mesh("marker 3", 0.04), from_rt(t=[0.0, 0.001, 0.11])),
+    ]
+    return {"10k triangles": (big, T_wc), "3 small overlays": (small, T_wc),
+            "marker_cube content": (marker, _look_at([0.25, 0.5, 0.6], [0, 0, 0]))}
 
 
-def _time(fn, repeat):
-    """Median milliseconds per call (robust to other processes on a shared machine)."""
+def _time(fn, repeat, cpu=False):
+    """Median milliseconds per call (robust to other processes on a shared machine); with
+    ``cpu`` also the median CPU milliseconds of the process (all threads)."""
     fn()
-    times = []
+    times, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    if cpu:
+        return float(np.median(times)) * 1000.0, float(np.median(cpus)) * 1000.0
     return float(np.median(times)) * 1000.0
 
 
@@ -82,16 +95,16 @@ def main():
     print(f"GL: {gl.renderer_name}; 640x480; {args.repeat} repeats")
     for name, (items, T_wc) in scenes().items():
         n_tri = sum(len(it.mesh.faces) for it in items)
-        t_gl = _time(lambda: gl.render(items, K, T_wc), args.repeat)
-        t_gl0 = _time(lambda: gl0.render(items, K, T_wc), args.repeat)
+        t_gl, c_gl = _time(lambda: gl.render(items, K, T_wc), args.repeat, cpu=True)
+        t_gl0, c_gl0 = _time(lambda: gl0.render(items, K, T_wc), args.repeat, cpu=True)
         t_sw = _time(lambda: sw.render(items, K, T_wc), max(3, args.repeat // 5))
         out = gl.render(items, K, T_wc)
         t_c = _time(lambda: composite(bg, out), args.repeat)
         t_cd = _time(lambda: composite(bg, out, real_depth_m=real), args.repeat)
         t_ref = _time(lambda: _composite_reference(bg, out, real), args.repeat)
         print(f"[{name}: {n_tri} triangles, {int((out.rgba[:, :, 3] > 0).sum())} covered pixels]")
-        print(f"  GL render+readback, 4x MSAA : {t_gl:7.2f} ms")
-        print(f"  GL render+readback, no MSAA : {t_gl0:7.2f} ms")
+        print(f"  GL render+readback, 4x MSAA : {t_gl:7.2f} ms   (CPU {c_gl:.2f} ms)")
+        print(f"  GL render+readback, no MSAA : {t_gl0:7.2f} ms   (CPU {c_gl0:.2f} ms)")
         print(f"  software render             : {t_sw:7.2f} ms   (software / GL = {t_sw / t_gl:.1f}x)")
         print(f"  composite                   : {t_c:7.2f} ms")
         print(f"  composite + real depth      : {t_cd:7.2f} ms   (float numpy reference {t_ref:.2f} ms, "

@@ -1,9 +1,11 @@
 """Depth route for model targets: find a known rigid object in an RGB-D frame by registering
 points sampled on its mesh to the frame's point cloud (Open3D).
 
-Coarse-to-fine, as Open3D's global registration pipeline: both clouds are voxel-downsampled
-(``voxel_m``), FPFH features are matched and a seeded RANSAC (3-point samples, edge-length and
-distance checkers) gives the coarse pose; point-to-plane ICP at a finer voxel refines it.
+Coarse-to-fine, as Open3D's global registration pipeline: the scene's dominant plane (the
+support) is removed (seeded RANSAC), both clouds are voxel-downsampled (``voxel_m``), FPFH
+features are matched and seeded RANSAC runs (3-point samples, edge-length and distance
+checkers) give candidate poses; point-to-plane ICP at a finer voxel refines each and the one
+that explains most of the scene wins.
 
 >>> model = sample_model_points(trimesh.load("knot.ply"), 4000)              # doctest: +SKIP
 >>> scene = depth_to_points(depth_m, intrinsics)                            # doctest: +SKIP
@@ -108,8 +110,8 @@ def _prepare(o3d, points, voxel_m: float, with_features: bool, model: bool):
 
 
 def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int = 0,
-                   max_iterations: int = 200000, confidence: float = 0.999, icp_voxel_m: float | None = None,
-                   T_init=None) -> ModelRegistration:
+                   max_iterations: int = 100000, confidence: float = 0.999, icp_voxel_m: float | None = None,
+                   T_init=None, remove_plane: bool = True, restarts: int = 3, mutual: bool = True) -> ModelRegistration:
     """Pose of a model point set in a scene point cloud: FPFH + RANSAC, then point-to-plane ICP.
 
     Parameters
@@ -127,6 +129,11 @@ def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int 
         Voxel of the ICP stage (default ``voxel_m / 2``).
     T_init : (4, 4), optional
         Skip the global stage and refine this pose (tracking with depth).
+    remove_plane : bool
+        Drop the scene's dominant plane (the support the object stands on) first.
+    restarts : int
+        RANSAC runs (seeds ``seed .. seed + restarts - 1``); after ICP the pose whose model
+        explains the largest fraction of the scene points wins (guards against symmetric flips).
 
     Raises
     ------
@@ -142,26 +149,51 @@ def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int 
                              f"(check the depth image / mask and the mesh)")
     reg = o3d.pipelines.registration
     t0 = time.perf_counter()
+    o3d.utility.random.seed(int(seed))
+    if remove_plane:
+        scene_points = _without_dominant_plane(o3d, scene_points, voxel_m)
+    fine = float(icp_voxel_m) if icp_voxel_m else voxel_m / 2
+    src_f, _ = _prepare(o3d, model_points, fine, False, True)
+    dst_f, _ = _prepare(o3d, scene_points, fine, False, False)
     if T_init is None:
-        o3d.utility.random.seed(int(seed))
         src, fs = _prepare(o3d, model_points, voxel_m, True, True)
         dst, fd = _prepare(o3d, scene_points, voxel_m, True, False)
         dist = 1.5 * voxel_m
-        result = reg.registration_ransac_based_on_feature_matching(
-            src, dst, fs, fd, True, dist, reg.TransformationEstimationPointToPoint(False), 3,
-            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(dist)],
-            reg.RANSACConvergenceCriteria(int(max_iterations), float(confidence)))
-        T = np.asarray(result.transformation, np.float64)
+        candidates = []
+        for k in range(max(1, int(restarts))):
+            o3d.utility.random.seed(int(seed) + k)
+            result = reg.registration_ransac_based_on_feature_matching(
+                src, dst, fs, fd, mutual, dist, reg.TransformationEstimationPointToPoint(False), 3,
+                [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(dist)],
+                reg.RANSACConvergenceCriteria(int(max_iterations), float(confidence)))
+            candidates.append(np.asarray(result.transformation, np.float64))
     else:
-        T = np.asarray(T_init, np.float64)
+        candidates = [np.asarray(T_init, np.float64)]
     t1 = time.perf_counter()
-    fine = float(icp_voxel_m) if icp_voxel_m else voxel_m / 2
-    src, _ = _prepare(o3d, model_points, fine, False, True)
-    dst, _ = _prepare(o3d, scene_points, fine, False, False)
-    for radius in (2.0 * voxel_m, 2.0 * fine):
-        icp = reg.registration_icp(src, dst, radius, T, reg.TransformationEstimationPointToPlane(),
-                                   reg.ICPConvergenceCriteria(max_iteration=40))
-        T = np.asarray(icp.transformation, np.float64)
+    best = None
+    for T in candidates:
+        for radius in (2.0 * voxel_m, 2.0 * fine):
+            icp = reg.registration_icp(src_f, dst_f, radius, T, reg.TransformationEstimationPointToPlane(),
+                                       reg.ICPConvergenceCriteria(max_iteration=40))
+            T = np.asarray(icp.transformation, np.float64)
+        # score: how much of the scene (the object's visible surface) the posed model explains
+        explained = reg.evaluate_registration(dst_f, src_f, 2.0 * fine, np.linalg.inv(T)).fitness
+        if best is None or explained > best[0]:
+            best = (explained, T, icp)
     t2 = time.perf_counter()
+    _, T, icp = best
     log.debug("model registration: fitness %.3f rmse %.4f m", icp.fitness, icp.inlier_rmse)
     return ModelRegistration(T, float(icp.fitness), float(icp.inlier_rmse), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+
+def _without_dominant_plane(o3d, points, voxel_m: float, min_fraction: float = 0.3) -> np.ndarray:
+    """Drop the largest plane (floor, table, wall) when it holds at least ``min_fraction`` of the
+    points (seeded RANSAC, ``voxel_m`` threshold); the object then dominates the features."""
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).voxel_down_sample(voxel_m / 2)
+    if len(pcd.points) < 100:
+        return points
+    _, inl = pcd.segment_plane(distance_threshold=voxel_m, ransac_n=3, num_iterations=500)
+    if len(inl) < min_fraction * len(pcd.points):
+        return points
+    rest = np.delete(np.asarray(pcd.points), np.asarray(inl, np.int64), axis=0)
+    return rest if len(rest) >= 30 else points

@@ -2,15 +2,18 @@
 
 Detection (no prior pose): ORB features of the frame are matched to the model's descriptors
 (Hamming, :class:`~arkit.recognition.features.DescriptorIndex`: FLANN LSH for large models,
-ratio test), then ``cv2.solvePnPRansac`` (EPnP minimal solver; OpenCV's RANSAC uses a fixed
-internal seed, so the same input gives the same pose) and Levenberg-Marquardt refinement on the
-inliers (``cv2.solvePnPRefineLM``), twice with re-selected inliers. A pose is accepted with at
+ratio test against the nearest descriptor at another 3D spot), then seeded USAC PnP
+(``cv2.solvePnPRansac`` with ``UsacParams``: PROSAC sampling of the matches sorted by ratio,
+MAGSAC scoring) and Levenberg-Marquardt refinement on the inliers (``cv2.solvePnPRefineLM``),
+twice with re-selected inliers. A pose is accepted with at
 least ``min_inliers`` inliers and an RMS reprojection error below ``max_rms_px``.
 
 Tracking (a pose from the previous frame): the model's points that face the camera are
 projected with a constant-velocity prediction of the pose, each frame feature is matched to the
 best model point projected within ``track_radius_px`` (guided matching, as ORB-SLAM's search by
-projection), and the pose is re-estimated by PnP RANSAC from the prediction plus LM. When the
+projection), and the pose is re-estimated by PnP RANSAC from the prediction (OpenCV's
+classic RANSAC, fixed internal seed, iterative PnP from the guess) plus LM; a second guided
+matching with a tight radius around the new pose adds matches for the final LM. When the
 inliers drop below ``track_min_inliers`` the target is re-detected in the same frame.
 
 Reports trackables of kind ``"object"``, id ``"object:<name>"`` with ``T_world_local`` the pose
@@ -117,12 +120,14 @@ class ModelTargetTracker:
         Guided matches must be closer than this (of 256 bits).
     track_candidates : int
         Guided matching compares each frame feature with this many nearest projected model points.
+    seed : int
+        Seed of the detection RANSAC (USAC with PROSAC sampling and MAGSAC scoring).
     """
 
     def __init__(self, targets: Sequence[ModelTarget], n_features: int = 2000, ratio: float = 0.8,
                  min_inliers: int = 20, max_rms_px: float = 3.0, ransac_threshold_px: float = 6.0,
                  track_radius_px: float = 15.0, track_threshold_px: float = 4.0, track_min_inliers: int = 25,
-                 max_hamming: int = 64, track_candidates: int = 24):
+                 max_hamming: int = 64, track_candidates: int = 24, seed: int = 0):
         import cv2
 
         from arkit.recognition.features import DescriptorIndex
@@ -138,6 +143,7 @@ class ModelTargetTracker:
         self.track_min_inliers = int(track_min_inliers)
         self.max_hamming = int(max_hamming)
         self.track_candidates = int(track_candidates)
+        self.seed = int(seed)
         self._orb = cv2.ORB_create(nfeatures=self.n_features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
         self._index = {t.name: DescriptorIndex([t.descriptors], binary=True) for t in self.targets}
         self.reset()
@@ -196,15 +202,30 @@ class ModelTargetTracker:
 
     def detect(self, target: ModelTarget, pts, desc, intrinsics: Intrinsics) -> Optional[ModelPose]:
         """Full detection of one model from frame features (pinhole pixels (N, 2), descriptors (N, 32))."""
-        qi, ti, dist = self._index[target.name].knn(desc, k=2)
+        qi, ti, dist = self._index[target.name].knn(desc, k=3)
         if len(qi) == 0:
             return None
-        good = dist[:, 0] < self.ratio * dist[:, 1]
-        qi, mi = qi[good], self._index[target.name].local_index[ti[good, 0]]
+        # ratio test against the nearest neighbour at another 3D spot: a point seen in several
+        # training views has several near-identical descriptors, which is no ambiguity
+        local = self._index[target.name].local_index[ti]
+        p = target.points_m
+        spot = 0.01 * float(np.linalg.norm(target.extent_m))
+        same1 = np.linalg.norm(p[local[:, 1]] - p[local[:, 0]], axis=1) < spot
+        same2 = np.linalg.norm(p[local[:, 2]] - p[local[:, 0]], axis=1) < spot
+        d_other = np.where(~same1, dist[:, 1], np.where(~same2, dist[:, 2], np.inf))
+        quality = dist[:, 0] / np.maximum(d_other, 1e-6)
+        good = np.nonzero(quality < self.ratio)[0]
+        good = good[np.argsort(quality[good], kind="stable")]  # best first, for PROSAC sampling
+        qi, mi = qi[good], local[good, 0]
         if len(qi) < self.min_inliers:
             log.debug("%s: %d ratio-test matches is too few", target.name, len(qi))
             return None
-        return self._solve(target, mi, pts[qi], intrinsics, None, self.ransac_threshold_px, self.min_inliers, False)
+        est = self._solve(target, mi, pts[qi], intrinsics, None, self.ransac_threshold_px, self.min_inliers, False)
+        if est is None:
+            return None
+        # more correspondences from guided matching around the detected pose
+        fine = self._refine_guided(target, est.T_camera_model, pts, desc, intrinsics, tracked=False)
+        return fine if fine is not None and fine.n_inliers > est.n_inliers else est
 
     def track(self, target: ModelTarget, pts, desc, intrinsics: Intrinsics) -> Optional[ModelPose]:
         """Guided matching around the projected model points, from the predicted pose, then a
@@ -214,19 +235,26 @@ class ModelTargetTracker:
         if len(pts) == 0:
             return None
         for T_guess in (T_pred, T_last):
-            mi, fi = self._guided_matches(target, T_guess, pts, desc, intrinsics, self.track_radius_px)
-            if len(mi) < self.track_min_inliers:
-                continue
-            est = self._solve(target, mi, pts[fi], intrinsics, T_guess, self.track_threshold_px,
-                              self.track_min_inliers, True)
-            if est is None:
-                continue
-            mi, fi = self._guided_matches(target, est.T_camera_model, pts, desc, intrinsics, 2 * self.track_threshold_px)
-            fine = self._solve(target, mi, pts[fi], intrinsics, est.T_camera_model, self.track_threshold_px,
-                               self.track_min_inliers, True) if len(mi) >= est.n_inliers else None
-            return fine if fine is not None and fine.n_inliers >= est.n_inliers else est
+            est = self._refine_guided(target, T_guess, pts, desc, intrinsics)
+            if est is not None:
+                return est
         log.debug("%s: lost track", target.name)
         return None
+
+    def _refine_guided(self, target: ModelTarget, T_guess, pts, desc, intrinsics, tracked: bool = True):
+        """Guided matching within ``track_radius_px`` of ``T_guess``'s projections + PnP, then a
+        tight guided matching around the new pose + PnP (None when too few inliers)."""
+        mi, fi = self._guided_matches(target, T_guess, pts, desc, intrinsics, self.track_radius_px)
+        if len(mi) < self.track_min_inliers:
+            return None
+        est = self._solve(target, mi, pts[fi], intrinsics, T_guess, self.track_threshold_px,
+                          self.track_min_inliers, tracked)
+        if est is None:
+            return None
+        mi, fi = self._guided_matches(target, est.T_camera_model, pts, desc, intrinsics, 2 * self.track_threshold_px)
+        fine = self._solve(target, mi, pts[fi], intrinsics, est.T_camera_model, self.track_threshold_px,
+                           self.track_min_inliers, tracked) if len(mi) >= est.n_inliers else None
+        return fine if fine is not None and fine.n_inliers >= est.n_inliers else est
 
     def _guided_matches(self, target: ModelTarget, T_guess, pts, desc, intrinsics, radius_px: float):
         """Model point / frame feature index pairs (one-to-one) matched within ``radius_px`` of
@@ -281,9 +309,7 @@ class ModelTargetTracker:
                 ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, rvec0, tvec0, True, 100, threshold_px,
                                                          0.999, flags=cv2.SOLVEPNP_ITERATIVE)
             else:
-                ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, iterationsCount=500,
-                                                         reprojectionError=threshold_px, confidence=0.999,
-                                                         flags=cv2.SOLVEPNP_EPNP)
+                ok, _, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, params=_usac_params(threshold_px, self.seed))
         except cv2.error as e:
             log.debug("%s: PnP failed: %s", target.name, e)
             return None
@@ -326,6 +352,25 @@ class ModelTargetTracker:
         self._last = current
         trackables = tuple(current[k] for k in sorted(current))
         return ModelTrackingResult(trackables, TrackableChanges(tuple(added), tuple(updated), ()), tuple(poses), detected)
+
+
+def _usac_params(threshold_px: float, seed: int):
+    """Seeded USAC for detection: PROSAC sampling (matches sorted best first), MAGSAC scoring."""
+    import cv2
+
+    p = cv2.UsacParams()
+    p.threshold = float(threshold_px)
+    p.confidence = 0.999
+    p.maxIterations = 5000
+    p.randomGeneratorState = int(seed)
+    p.sampler = cv2.SAMPLING_PROSAC
+    p.score = cv2.SCORE_METHOD_MAGSAC
+    p.loMethod = cv2.LOCAL_OPTIM_SIGMA
+    p.loIterations = 10
+    p.loSampleSize = 20
+    p.final_polisher = cv2.LSQ_POLISHER
+    p.final_polisher_iterations = 3
+    return p
 
 
 def _pinhole_K(intrinsics: Intrinsics) -> np.ndarray:

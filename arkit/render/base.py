@@ -11,6 +11,7 @@ raw (distorted) camera image.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Sequence
 
 import numpy as np
@@ -62,17 +63,24 @@ def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucen
 
 
 _BOX_SIGNS = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=bool)
+_MAX_HULL_VERTICES = 4096  # bigger meshes are bounded by their box corners instead
 
 
-def box_corners(mesh: MeshData) -> np.ndarray:
-    """(8, 4) float64 homogeneous corners of a mesh's axis-aligned bounding box."""
+def hull_points(mesh: MeshData) -> np.ndarray:
+    """(N, 3) points whose convex hull contains the mesh: its vertices (float32, not copied)
+    when there are at most 4096, else the 8 corners of its bounding box (float64)."""
+    if len(mesh.vertices) <= _MAX_HULL_VERTICES:
+        return mesh.vertices
     b = mesh.bounds
-    return np.concatenate([np.where(_BOX_SIGNS, b[1], b[0]), np.ones((8, 1))], axis=1)
+    return np.where(_BOX_SIGNS, b[1], b[0])
 
 
 def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera: np.ndarray, near: float, *,
-                T_camera_world: np.ndarray | None = None, corners_of=None):
+                T_camera_world: np.ndarray | None = None, points_of=None):
     """Conservative pixel rectangle that can receive fragments of ``items`` (pinhole camera).
+
+    The projection of each mesh's vertices (or bounding-box corners for big meshes), grown by
+    2 px for antialiasing.
 
     Parameters
     ----------
@@ -83,41 +91,42 @@ def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camer
         Near clip distance in metres.
     T_camera_world : (4, 4) float64, optional
         ``invert(T_world_camera)`` when the caller already has it.
-    corners_of : callable, optional
-        ``MeshData -> (8, 4) float64`` bounding-box corners (backends cache them per mesh);
-        default :func:`box_corners`.
+    points_of : callable, optional
+        ``MeshData -> (N, 3) float64`` hull points (backends cache them per mesh); default
+        :func:`hull_points`.
 
     Returns
     -------
     (x0, y0, x1, y1) int, inclusive, or None when nothing can be visible.
-        The whole image when a bounding box crosses the near plane.
+        The whole image when a mesh crosses the near plane.
     """
     W, H = intrinsics.width, intrinsics.height
     if not items:
         return None
     if T_camera_world is None:
         T_camera_world = invert(T_world_camera)
-    corners_of = corners_of or box_corners
-    # all items at once: (n, 8, 4) corners through (n, 3, 4) object -> camera transforms
-    C = np.stack([corners_of(it.mesh) for it in items])
-    T = T_camera_world[:3] @ np.stack([it.T_world_object for it in items])
-    P = C @ np.swapaxes(T, 1, 2)
-    if not np.all(np.isfinite(P)):
-        bad = next(i for i in range(len(items)) if not np.all(np.isfinite(P[i])))
-        raise RendererError(f"a mesh drawn at T_world_object={items[bad].T_world_object.tolist()} has "
-                            f"non-finite vertices")
-    z = P[:, :, 2]
-    visible = z.max(axis=1) >= near
-    if not visible.any():
+    points_of = points_of or hull_points
+    lo_u = lo_v = np.inf
+    hi_u = hi_v = -np.inf
+    for it in items:
+        T = T_camera_world @ it.T_world_object
+        P = points_of(it.mesh) @ T[:3, :3].T + T[:3, 3]
+        if not np.isfinite(P).all():
+            raise RendererError(f"a mesh drawn at T_world_object={it.T_world_object.tolist()} has non-finite vertices")
+        z = P[:, 2]
+        if z.max() < near:
+            continue
+        if z.min() < near:
+            return 0, 0, W - 1, H - 1
+        u = intrinsics.fx * P[:, 0] / z
+        v = intrinsics.fy * P[:, 1] / z
+        lo_u, hi_u = min(lo_u, float(u.min())), max(hi_u, float(u.max()))
+        lo_v, hi_v = min(lo_v, float(v.min())), max(hi_v, float(v.max()))
+    if not np.isfinite(lo_u):
         return None
-    if z[visible].min() < near:
-        return 0, 0, W - 1, H - 1
-    P = P[visible]
-    z = P[:, :, 2]
-    u = intrinsics.fx * P[:, :, 0] / z + intrinsics.cx
-    v = intrinsics.fy * P[:, :, 1] / z + intrinsics.cy
-    x0, x1 = max(int(np.floor(u.min())) - 2, 0), min(int(np.ceil(u.max())) + 2, W - 1)
-    y0, y1 = max(int(np.floor(v.min())) - 2, 0), min(int(np.ceil(v.max())) + 2, H - 1)
+    cx, cy = intrinsics.cx, intrinsics.cy
+    x0, x1 = max(int(np.floor(lo_u + cx)) - 2, 0), min(int(np.ceil(hi_u + cx)) + 2, W - 1)
+    y0, y1 = max(int(np.floor(lo_v + cy)) - 2, 0), min(int(np.ceil(hi_v + cy)) + 2, H - 1)
     if x0 > x1 or y0 > y1:
         return None
     return x0, y0, x1, y1
@@ -141,7 +150,7 @@ class Renderer:
         self.width, self.height = width, height
         self._distortion_cache: dict = {}
         self._translucent: dict = {}
-        self._corners: dict = {}
+        self._hulls: dict = {}
 
     # -- public -------------------------------------------------------------------------------
     def render(self, items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camera, *,
@@ -212,7 +221,7 @@ class Renderer:
     def close(self) -> None:
         """Release resources (GPU context, caches). Safe to call twice."""
         self._distortion_cache.clear()
-        self._corners.clear()
+        self._hulls.clear()
 
     def __enter__(self):
         return self
@@ -236,15 +245,17 @@ class Renderer:
         self._translucent[mesh.key] = (mesh.colors, v)
         return v
 
-    def _box_corners(self, mesh: MeshData) -> np.ndarray:
-        """Cached :func:`box_corners` (per mesh key, checked against the vertex array)."""
-        hit = self._corners.get(mesh.key)
-        if hit is not None and hit[0] is mesh.vertices:
+    def _hull_points(self, mesh: MeshData) -> np.ndarray:
+        """:func:`hull_points`, cached per mesh for big meshes (whose bounds cost a pass)."""
+        if len(mesh.vertices) <= _MAX_HULL_VERTICES:
+            return mesh.vertices
+        hit = self._hulls.get(mesh.key)
+        if hit is not None and hit[0]() is mesh:
             return hit[1]
-        if len(self._corners) > 4096:
-            self._corners.clear()
-        c = box_corners(mesh)
-        self._corners[mesh.key] = (mesh.vertices, c)
+        if len(self._hulls) > 1024:
+            self._hulls.clear()
+        c = hull_points(mesh)
+        self._hulls[mesh.key] = (weakref.ref(mesh), c)
         return c
 
     def _distortion(self, intrinsics: Intrinsics):

@@ -252,7 +252,7 @@ class GLRenderer(Renderer):
         rgba = np.zeros((h, w, 4), np.uint8)
         depth = np.zeros((h, w), np.float32)
         T_cw = invert(T_world_camera)
-        rect = screen_rect(items, intrinsics, T_world_camera, near, T_camera_world=T_cw, corners_of=self._box_corners)
+        rect = screen_rect(items, intrinsics, T_world_camera, near, T_camera_world=T_cw, points_of=self._hull_points)
         if rect is None:
             return rgba, depth
         # draw into a framebuffer just big enough for the items' screen rectangle (sizes rounded
@@ -273,8 +273,8 @@ class GLRenderer(Renderer):
                 ctx, mgl, u = self.ctx, self._mgl, self._uniforms
                 target.use()
                 target.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-                ctx.enable_only(mgl.DEPTH_TEST | mgl.BLEND)
-                culling = False
+                ctx.enable_only(mgl.DEPTH_TEST)
+                culling = blending = False
                 u["u_ambient"].value = float(ambient)
                 u["u_light"].value = (float(light[0]), float(light[1]), float(light[2]))
                 for it in items:
@@ -290,7 +290,13 @@ class GLRenderer(Renderer):
                     if culling == mesh.double_sided:
                         culling = not mesh.double_sided
                         (ctx.enable if culling else ctx.disable)(mgl.CULL_FACE)
-                    if (it.opacity < 1.0 or self._is_translucent(mesh)) and not g.single_layer:
+                    translucent = it.opacity < 1.0 or self._is_translucent(mesh)
+                    if blending != translucent:
+                        # opaque fragments (alpha exactly 1) replace what is below: no blending
+                        # work per sample for them
+                        blending = translucent
+                        (ctx.enable if blending else ctx.disable)(mgl.BLEND)
+                    if translucent and not g.single_layer:
                         # depth pre-pass: only the item's front-most surface is blended (no inner
                         # faces showing through), as in the software renderer
                         target.color_mask = (False, False, False, False)
@@ -363,14 +369,18 @@ def _unpremultiply_inplace(rgba: np.ndarray) -> None:
         rgba[ys, xs, :3] = np.minimum(rgb + 0.5, 255.0).astype(np.uint8)
 
 
+_I1, _I2 = np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
 def _normal_matrix(M: np.ndarray) -> np.ndarray:
     """(3, 3) normal matrix ``inv(M).T`` up to a positive scale (the shader normalises).
 
-    The cofactor matrix, from cross products of the columns, times the sign of the determinant;
-    no LAPACK call (whose worker threads cost more than the maths for one 3x3 matrix)."""
-    c0, c1, c2 = M[:, 0], M[:, 1], M[:, 2]
-    cof = np.stack([np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)], axis=1)
-    return -cof if float(np.dot(c0, cof[:, 0])) < 0.0 else cof
+    The cofactor matrix ``C[i, j] = M[i+1, j+1] M[i+2, j+2] - M[i+1, j+2] M[i+2, j+1]`` (indices
+    mod 3, ``C = det(M) inv(M).T``) times the sign of the determinant: a few array operations
+    instead of a LAPACK call."""
+    a, b = M[_I1], M[_I2]
+    C = a[:, _I1] * b[:, _I2] - a[:, _I2] * b[:, _I1]
+    return -C if float(M[0] @ C[0]) < 0.0 else C
 
 
 def _fill_edge_depth(depth: np.ndarray, alpha: np.ndarray) -> None:

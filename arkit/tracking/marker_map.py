@@ -261,12 +261,15 @@ class MarkerMap:
                                       max_seeds: int = 6) -> Optional[JointPose]:
         """Joint camera pose with outlier rejection.
 
-        1. the largest visible map markers (at least two, at most ``max_seeds``, until one
-           candidate has a median error below 1 px) give IPPE candidates ``T_camera_world``; the
-           candidate with the lowest median per-marker corner error over all markers is the start;
+        1. the largest visible map markers (until one candidate has a median error below 1 px,
+           at most ``max_seeds``; at least two when fewer than three markers are visible) give
+           IPPE candidates ``T_camera_world``; the candidate with the lowest median per-marker
+           corner error over all markers (all candidates and markers in one batched projection)
+           is the start;
         2. markers whose RMS corner error exceeds ``max(outlier_px, 3 * median)`` are rejected;
-        3. ``cv2.solvePnP`` (iterative, from the start) on all inlier corners, then LM refinement;
-           rejection and refinement are repeated once.
+        3. Levenberg-Marquardt (``cv2.solvePnPRefineLM``) from the start on all inlier corners,
+           kept when it fits them better; rejection and refinement are repeated once when the
+           inliers changed.
 
         Parameters
         ----------
@@ -297,7 +300,10 @@ class MarkerMap:
             behind = z[..., 0] <= 1e-12
             if behind.any():
                 z = np.where(z > 1e-12, z, 1.0)
-            uv = Pc[..., :2] / z * f + c if pinhole else project_px(Pc.reshape(-1, 3), intrinsics).reshape(Pc.shape[:-1] + (2,))
+            if pinhole:
+                uv = Pc[..., :2] / z * f + c
+            else:
+                uv = project_px(Pc.reshape(-1, 3), intrinsics).reshape(Pc.shape[:-1] + (2,))
             d2 = ((uv - Q_flat) ** 2).sum(axis=-1)
             if behind.any():
                 d2[behind] = np.inf
@@ -351,17 +357,13 @@ class MarkerMap:
 
     @staticmethod
     def _solve_joint(T_camera_world, P, Q, intrinsics) -> np.ndarray:
-        """Iterative PnP from ``T_camera_world`` on (M, 3) world / (M, 2) image points, then LM.
+        """Levenberg-Marquardt from ``T_camera_world`` on (M, 3) world / (M, 2) image points.
 
         Returns the solved ``T_camera_world`` (the start when OpenCV fails); the caller checks
         that it fits better."""
         K, dist = intrinsics.K, intrinsics.dist_coeffs
         rvec, tvec = matrix_to_rt(T_camera_world)
         try:
-            ok, rvec, tvec = cv2.solvePnP(P, Q, K, dist, rvec, tvec, useExtrinsicGuess=True,
-                                          flags=cv2.SOLVEPNP_ITERATIVE)
-            if not ok:
-                return T_camera_world
             rvec, tvec = cv2.solvePnPRefineLM(P, Q, K, dist, rvec, tvec)
         except cv2.error as e:
             log.debug("joint solvePnP failed: %s", e)

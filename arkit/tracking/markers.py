@@ -377,6 +377,18 @@ class MarkerDetector:
         return f"MarkerDetector({self.dictionary_name!r}, refine={self.refine!r}{preset})"
 
 
+_LINE_SAMPLES: dict = {}
+
+
+def _line_samples(n: int, m: int) -> tuple:
+    """Cached sample parameters along (t in [0.15, 0.85], (n,)) and across (u in [-1, 1],
+    (m,)) an edge for :func:`refine_quads_lines`."""
+    key = (int(n), int(m))
+    if key not in _LINE_SAMPLES:
+        _LINE_SAMPLES[key] = (np.linspace(0.15, 0.85, key[0]), np.linspace(-1.0, 1.0, key[1]))
+    return _LINE_SAMPLES[key]
+
+
 def refine_corners_lines(gray, corners_px, cells: int = 8, intrinsics: Optional[Intrinsics] = None,
                          min_contrast: float = 15.0, max_shift_px: float = 2.0) -> np.ndarray:
     """Refine one marker's corners by fitting straight lines to its four outer edges.
@@ -420,52 +432,55 @@ def refine_quads_lines(gray, quads_px, cells: int = 8, intrinsics: Optional[Intr
     N = len(Q)
     if N == 0:
         return Q.copy()
-    A, B = Q, np.roll(Q, -1, axis=1)  # edge i runs from corner i to corner i + 1
-    length = np.linalg.norm(B - A, axis=2)  # (N, 4)
+    A = Q
+    AB = Q[:, [1, 2, 3, 0]] - A  # edge i runs from corner i to corner i + 1
+    length = np.sqrt((AB ** 2).sum(axis=2))  # (N, 4)
     side = length.mean(axis=1)
     half = np.clip(0.7 * side / cells, 1.0, 6.0)  # (N,)
-    d = (B - A) / np.maximum(length, 1e-9)[..., None]
+    d = AB / np.maximum(length, 1e-9)[..., None]
     nrm = np.stack([d[..., 1], -d[..., 0]], axis=-1)
-    centre = Q.mean(axis=1, keepdims=True)
-    flip = np.sum(nrm * (A - centre), axis=-1) < 0
-    nrm[flip] *= -1.0  # outward normals
-    t = np.linspace(0.15, 0.85, samples_per_edge)
-    u = np.linspace(-1.0, 1.0, samples_across)
-    base = A[:, :, None, :] + t[None, None, :, None] * (B - A)[:, :, None, :]  # (N, 4, n, 2)
-    offs = half[:, None, None, None] * u[None, None, None, :]  # (N, 1, 1, m)
-    pts = base[..., None, :] + offs[..., None] * nrm[:, :, None, None, :]  # (N, 4, n, m, 2)
-    m = samples_across
-    mx = pts[..., 0].reshape(-1, m).astype(np.float32)
-    my = pts[..., 1].reshape(-1, m).astype(np.float32)
+    flip = ((nrm * (A - Q.mean(axis=1, keepdims=True))).sum(axis=-1) < 0)[..., None]
+    nrm = np.where(flip, -nrm, nrm)  # outward normals
+    n, m = samples_per_edge, samples_across
+    t, u = _line_samples(n, m)
+    base = A[:, :, None, :] + t[:, None] * AB[:, :, None, :]  # (N, 4, n, 2)
+    step = half[:, None, None] * nrm  # (N, 4, 2): profile half-length along the outward normal
+    # sample positions (N, 4, n, m) across each edge point, x and y separately
+    mx = (base[..., 0, None] + u * step[:, :, None, 0, None]).astype(np.float32).reshape(-1, m)
+    my = (base[..., 1, None] + u * step[:, :, None, 1, None]).astype(np.float32).reshape(-1, m)
     prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
     k = max(1, m // 6)
     dark, light = prof[:, :k].mean(axis=1), prof[:, -k:].mean(axis=1)
     level = 0.5 * (dark + light)
-    above = prof >= level[:, None]
-    idx = np.argmax(above, axis=1)  # first crossing from dark to light going outward
+    idx = np.argmax(prof >= level[:, None], axis=1)  # first crossing from dark to light going outward
     ok = ((light - dark) > min_contrast) & (idx > 0)
     j = np.clip(idx, 1, m - 1)
     rows = np.arange(len(prof))
     v0, v1 = prof[rows, j - 1], prof[rows, j]
-    dv = np.where(np.abs(v1 - v0) > 1e-9, v1 - v0, 1.0)
+    dv = v1 - v0
+    dv[np.abs(dv) <= 1e-9] = 1.0
     frac = np.clip((level - v0) / dv, 0.0, 1.0)
-    s_cross = (u[j - 1] + frac * (u[1] - u[0])) * np.repeat(half, 4 * samples_per_edge)
-    edge = base.reshape(-1, 2) + s_cross[:, None] * np.repeat(nrm.reshape(-1, 2), samples_per_edge, axis=0)
+    s_cross = ((u[j - 1] + frac * (u[1] - u[0])).reshape(N, 4, n) * half[:, None, None])[..., None]
+    edge = (base + s_cross * nrm[:, :, None, :]).reshape(-1, 2)
     undistort = intrinsics is not None and intrinsics.has_distortion
     if undistort:
         edge = intrinsics.unproject(edge)[:, :2]
-    edge = edge.reshape(N, 4, samples_per_edge, 2)
-    w = ok.reshape(N, 4, samples_per_edge).astype(np.float64)
-    cnt = w.sum(axis=2)  # (N, 4)
-    mu = (edge * w[..., None]).sum(axis=2) / np.maximum(cnt, 1.0)[..., None]
-    e = (edge - mu[:, :, None, :]) * np.sqrt(w)[..., None]
+    edge = edge.reshape(N, 4, n, 2)
+    w = ok.reshape(N, 4, n, 1).astype(np.float64)  # weights are 0 or 1
+    cnt = w[..., 0].sum(axis=2)  # (N, 4)
+    mu = (edge * w).sum(axis=2) / np.maximum(cnt, 1.0)[..., None]
+    e = (edge - mu[:, :, None, :]) * w
     cxx, cyy, cxy = (e[..., 0] ** 2).sum(2), (e[..., 1] ** 2).sum(2), (e[..., 0] * e[..., 1]).sum(2)
     theta = 0.5 * np.arctan2(2.0 * cxy, cxx - cyy)  # direction of each fitted line
     a, b = -np.sin(theta), np.cos(theta)
-    lines = np.stack([a, b, -(a * mu[..., 0] + b * mu[..., 1])], axis=-1)  # (N, 4, 3)
-    P = np.cross(np.roll(lines, 1, axis=1), lines)  # corner i = edge (i-1) x edge i
-    good = (cnt >= 4).all(axis=1) & (np.abs(P[..., 2]) > 1e-12).all(axis=1)
-    out = P[..., :2] / np.where(np.abs(P[..., 2:3]) > 1e-12, P[..., 2:3], 1.0)
+    cc = -(a * mu[..., 0] + b * mu[..., 1])  # lines a x + b y + cc = 0, (N, 4)
+    prev = [3, 0, 1, 2]  # corner i = edge (i-1) x edge i (homogeneous line intersection)
+    a0, b0, c0 = a[:, prev], b[:, prev], cc[:, prev]
+    pz = a0 * b - b0 * a
+    nz = np.abs(pz) > 1e-12
+    good = (cnt >= 4).all(axis=1) & nz.all(axis=1)
+    pz = np.where(nz, pz, 1.0)
+    out = np.stack([(b0 * cc - c0 * b) / pz, (c0 * a - a0 * cc) / pz], axis=-1)
     if undistort:
         out = intrinsics.project(np.concatenate([out.reshape(-1, 2), np.ones((4 * N, 1))], axis=1)).reshape(N, 4, 2)
     shift = np.linalg.norm(out - Q, axis=2).max(axis=1)

@@ -46,3 +46,18 @@ def test_missing_source_gives_clear_error(tmp_path, capsys):
 def test_console_script_help():
     r = subprocess.run([sys.executable, "-m", "arkit.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "run" in r.stdout
+
+
+def test_show_without_display_is_ignored_with_warning(marker_room_small, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import cv2
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(cv2, "imshow", lambda *a: (_ for _ in ()).throw(AssertionError("imshow called")))
+    with caplog.at_level(logging.WARNING, logger="arkit"):
+        rc = main(["run", str(ROOT / "samples" / "marker_cube" / "scene.yaml"), "--source", str(marker_room_small),
+                   "--show", "--no-progress", "--max-frames", "3"])
+    assert rc == 0
+    assert any("--show ignored" in r.getMessage() for r in caplog.records)

@@ -56,8 +56,8 @@ def box_target():
     from arkit.recognition.model_targets import ModelTarget
 
     mesh = textured_box()
-    return mesh, ModelTarget.from_textured_mesh(mesh, name="synth", n_views=14, image_size=(480, 360),
-                                                features_per_view=500)
+    return mesh, ModelTarget.from_textured_mesh(mesh, name="synth", n_views=14, image_size=(640, 480),
+                                                features_per_view=800)
 
 
 def render_view(mesh, T_camera_model, intr):
@@ -83,13 +83,24 @@ def test_from_textured_mesh_lifts_points_onto_the_surface(box_target):
     np.testing.assert_allclose(target.extent_m, [0.20, 0.10, 0.14], atol=1e-6)
 
 
-@pytest.mark.parametrize("rotvec,t", [([0.5, 0.3, 0.1], [0.02, -0.01, 0.55]), ([-0.4, 2.2, 0.2], [-0.03, 0.02, 0.6])])
-def test_tracker_finds_synthetic_box_pose(box_target, rotvec, t):
+def camera_looking_at_origin(direction, distance_m):
+    """T_camera_model of a camera at ``distance_m`` along ``direction`` (model frame), looking at the origin."""
+    from arkit.core.pose import invert
+    from arkit.synthetic.camera_paths import look_at_rotation
+
+    d = np.asarray(direction, float) / np.linalg.norm(direction)
+    T_mc = np.eye(4)
+    T_mc[:3, :3], T_mc[:3, 3] = look_at_rotation(-d)[0], distance_m * d
+    return invert(T_mc)
+
+
+@pytest.mark.parametrize("direction", [(0.6, 0.7, 0.8), (-0.7, 0.5, -0.6)])
+def test_tracker_finds_synthetic_box_pose(box_target, direction):
     from arkit.recognition.model_target_tracker import ModelTargetTracker
 
     mesh, target = box_target
     intr = Intrinsics(640, 480, 600.0, 600.0, 319.5, 239.5)
-    T_cm = from_rt(rotvec_to_matrix(rotvec), t)
+    T_cm = from_rt(rotvec_to_matrix([0.0, 0.0, 0.2]), [0.01, -0.01, 0.0]) @ camera_looking_at_origin(direction, 0.55)
     image, _ = render_view(mesh, T_cm, intr)
     tracker = ModelTargetTracker([target])
     out = tracker.process(image, intr)

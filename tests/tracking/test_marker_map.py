@@ -129,6 +129,22 @@ def test_outlier_marker_is_rejected():
     assert np.linalg.norm(r.T_world_camera[:3, 3] - T[:3, 3]) < 2e-3 and r.rms_px < 0.5
 
 
+def test_moved_seed_marker_is_rejected():
+    """The largest marker seeds the pose; when it is the one that moved, another seed wins."""
+    board, T, img = next(_board_views(1, seed=7))
+    dets = MarkerDetector().detect(img, INTR)
+    perimeter = [np.linalg.norm(d.corners_px - np.roll(d.corners_px, -1, axis=0), axis=1).sum() for d in dets]
+    k = int(np.argmax(perimeter))
+    moved = dets[k]
+    centre = moved.corners_px.mean(axis=0)
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    dets[k] = MarkerDetection(moved.marker_id, (moved.corners_px - centre) @ [[c, -s], [s, c]] + centre + [18.0, 9.0])
+    r = board.estimate_camera_pose_detailed(dets, INTR)
+    assert r.rejected_ids == (moved.marker_id,)
+    assert np.linalg.norm(r.T_world_camera[:3, 3] - T[:3, 3]) < 2e-3 and r.rms_px < 0.5
+    assert r.per_marker_rms_px[moved.marker_id] > 3.0
+
+
 def test_duplicate_ids_are_ignored():
     board, T, img = next(_board_views(1, seed=6))
     dets = MarkerDetector().detect(img, INTR)

@@ -218,3 +218,36 @@ def test_on_frames_from_the_synthetic_sequence_generator(tmp_path):
         r_err.append(rotation_angle_deg(out.camera.T_world_camera, T_gt[i]))
     assert len(t_err) == 5
     assert np.median(t_err) < 2e-3 and np.median(r_err) < 0.5
+
+
+def test_preset_and_detector_params_from_a_scene_file(tmp_path):
+    from pathlib import Path
+
+    from arkit.scene.scene_file import load_scene
+    from arkit.tracking.factory import build_tracker
+
+    assert MarkerTracker(preset="fast").detector.parameters.adaptiveThreshWinSizeMax == 7
+    with pytest.raises(ArkitError, match="preset"):
+        MarkerTracker(preset="warp")
+    tracker = build_tracker({"type": "markers", "detector_params": {"adaptiveThreshWinSizeMin": 5,
+                                                                    "adaptiveThreshWinSizeMax": 15}})
+    assert (tracker.detector.parameters.adaptiveThreshWinSizeMin, tracker.detector.parameters.adaptiveThreshWinSizeMax) == (5, 15)
+    with pytest.raises(ArkitError, match="noSuchParameter"):
+        build_tracker({"type": "markers", "detector_params": {"noSuchParameter": 1}})
+    sample = Path(__file__).resolve().parents[2] / "samples" / "marker_cube" / "scene.yaml"
+    if sample.exists():
+        tracker = build_tracker(load_scene(sample).tracking)
+        out = tracker.track(frame(0, render(look_at(0.6, 20.0, 40.0))))
+        assert out.camera.tracking_state == S.TRACKING
+
+
+def test_fast_preset_tracks_like_the_default():
+    """Same markers, same camera poses (well within the accuracy figures) along a short path."""
+    trackers = [MarkerTracker(marker_size_m=0.1), MarkerTracker(marker_size_m=0.1, preset="fast")]
+    for i, az in enumerate(np.linspace(10.0, 80.0, 6)):
+        img = render(look_at(0.5 + 0.1 * i, 25.0, az, 5.0, target=(0.1, 0.0, 0.0)), seed=i)
+        a, b = (t.track(frame(i, img)) for t in trackers)
+        assert [t.id for t in a.trackables] == [t.id for t in b.trackables]
+        assert a.camera.tracking_state == b.camera.tracking_state == S.TRACKING
+        assert np.linalg.norm(a.camera.T_world_camera[:3, 3] - b.camera.T_world_camera[:3, 3]) < 0.002
+        assert rotation_angle_deg(a.camera.T_world_camera, b.camera.T_world_camera) < 0.2

@@ -9,8 +9,8 @@ from arkit.core.errors import ArkitError, FrameError
 from arkit.core.pose import from_rt, invert, rotation_angle_deg, rotvec_to_matrix, transform_points
 from arkit.tracking.marker_map import MarkerMap
 from arkit.tracking.markers import (
-    T_CVMARKER_MARKER, MarkerDetector, canonical_dictionary_name, estimate_marker_pose,
-    estimate_marker_pose_candidates, marker_corners_local, refine_corners_lines,
+    DETECTOR_PRESETS, T_CVMARKER_MARKER, MarkerDetector, canonical_dictionary_name, estimate_marker_pose,
+    estimate_marker_pose_candidates, marker_corners_local, project_px, refine_corners_lines, refine_quads_lines,
 )
 
 INTR = Intrinsics(640, 480, 600.0, 600.0, 319.5, 239.5)
@@ -58,6 +58,60 @@ def test_bad_refine_and_params():
         MarkerDetector(refine="magic")
     with pytest.raises(ArkitError, match="notAParameter"):
         MarkerDetector(params={"notAParameter": 1})
+
+
+def test_presets_and_param_overrides():
+    fast = MarkerDetector(preset="fast")
+    for key, value in DETECTOR_PRESETS["fast"].items():
+        assert getattr(fast.parameters, key) == value
+    assert "fast" in repr(fast)
+    # explicit params win over the preset; the preset fills the rest
+    mixed = MarkerDetector(preset="fast", params={"adaptiveThreshWinSizeMax": 17})
+    assert mixed.parameters.adaptiveThreshWinSizeMax == 17
+    assert mixed.parameters.adaptiveThreshWinSizeMin == DETECTOR_PRESETS["fast"]["adaptiveThreshWinSizeMin"]
+    default = MarkerDetector()
+    assert default.parameters.adaptiveThreshWinSizeMin == cv2.aruco.DetectorParameters().adaptiveThreshWinSizeMin
+    with pytest.raises(ArkitError, match="preset"):
+        MarkerDetector(preset="turbo")
+    with pytest.raises(ArkitError, match="adaptiveThreshWinSizeMin"):
+        MarkerDetector(params={"adaptiveThreshWinSizeMin": "seven"})
+    with pytest.raises(ArkitError, match="dict"):
+        MarkerDetector(params=[("adaptiveThreshWinSizeMin", 7)])
+
+
+def test_fast_preset_finds_the_same_corners_on_a_board():
+    board = MarkerMap.grid_board(4, 3, 0.05, 0.01, "DICT_6X6_250")
+    centre = board.object_points(list(board.ids)).mean(axis=0)
+    img = board.render(look_at(0.6, 30.0, 250.0, 10.0, target=centre), INTR, noise_std=1.0, seed=3)
+    default, fast = MarkerDetector().detect(img, INTR), MarkerDetector(preset="fast").detect(img, INTR)
+    assert [d.marker_id for d in fast] == [d.marker_id for d in default] == list(range(12))
+    shift = max(np.abs(a.corners_px - b.corners_px).max() for a, b in zip(default, fast))
+    assert shift < 0.05
+
+
+def test_project_px_matches_intrinsics_project():
+    rng = np.random.default_rng(4)
+    P = rng.uniform([-1, -1, -0.5], [1, 1, 3], (50, 3))
+    distorted = Intrinsics(640, 480, 600.0, 610.0, 320.0, 240.0, (0.1, -0.05, 0.001, 0.002))
+    for intr in (INTR, distorted):
+        np.testing.assert_allclose(project_px(P, intr), intr.project(P), atol=1e-9, equal_nan=True)
+    assert np.isnan(project_px(P, INTR)[P[:, 2] <= 0]).all()
+
+
+def test_quad_refinement_is_per_marker():
+    """Refining several quads at once gives each marker's own result (vectorised pass)."""
+    board = MarkerMap.grid_board(3, 2, 0.05, 0.01, "DICT_6X6_250")
+    centre = board.object_points(list(board.ids)).mean(axis=0)
+    img = board.render(look_at(0.5, 20.0, 60.0, 5.0, target=centre), INTR, noise_std=1.0, seed=5)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    dets = MarkerDetector(refine="subpix").detect(img)
+    quads = np.stack([d.corners_px for d in dets])
+    together = refine_quads_lines(gray, quads)
+    for q, r in zip(quads, together):
+        np.testing.assert_allclose(refine_corners_lines(gray, q), r, atol=1e-9)
+    truth = board.object_points([d.marker_id for d in dets])
+    truth_px = INTR.project(transform_points(invert(look_at(0.5, 20.0, 60.0, 5.0, target=centre)), truth))
+    assert np.abs(together.reshape(-1, 2) - truth_px).max() < 0.1
 
 
 def test_detect_blank_gray_and_bad_shapes():
@@ -159,22 +213,24 @@ def test_real_single_markers_photo(shared_data):
     folder = shared_data("aruco_opencv_contrib_photos")
     intr = read_opencv_calibration(folder / "calib" / "tutorial_camera_params.yml")
     img = cv2.cvtColor(cv2.imread(str(folder / "images" / "singlemarkersoriginal.jpg")), cv2.COLOR_BGR2RGB)
-    dets = MarkerDetector("DICT_6X6_250").detect(img, intr)
-    assert [d.marker_id for d in dets] == [23, 40, 62, 98, 124, 203]
-    poses = [estimate_marker_pose(d.corners_px, 0.05, intr) for d in dets]
-    assert np.mean([rms for _, rms in poses]) < 1.0
+    for preset in ("fast", "default"):
+        dets = MarkerDetector("DICT_6X6_250", preset=preset).detect(img, intr)
+        assert [d.marker_id for d in dets] == [23, 40, 62, 98, 124, 203], preset
+        poses = [estimate_marker_pose(d.corners_px, 0.05, intr) for d in dets]
+        assert np.mean([rms for _, rms in poses]) < 1.0, preset
     # the markers lie on one table: normals agree, and all are 0.5 - 1 m in front of the camera
     normals = np.array([T[:3, 1] for T, _ in poses])
     assert np.min(normals @ normals.mean(axis=0) / np.linalg.norm(normals.mean(axis=0))) > np.cos(np.radians(10))
     assert all(0.5 < T[2, 3] < 1.0 for T, _ in poses)
 
 
-def test_real_apriltag_photos(shared_data):
+@pytest.mark.parametrize("preset", ["default", "fast"])
+def test_real_apriltag_photos(shared_data, preset):
     import yaml
 
     folder = shared_data("apriltag_dt_testimages")
     info = yaml.safe_load((folder / "test_info.yaml").read_text())
-    det = MarkerDetector("tag36h11")
+    det = MarkerDetector("tag36h11", preset=preset)
     errors, n_images = [], 0
     for key in ("sample_test", "multiple_tags_test"):
         item = info[key]

@@ -180,7 +180,7 @@ def test_map_load_rejects_other_files(tmp_path):
 
 def test_monocular_two_view_initialisation_and_tracking():
     frames = make_frames(12, depth=False, step_m=0.05)
-    tracker = VisualTracker(VisualTrackerConfig(mode="mono", n_features=800))
+    tracker = VisualTracker(VisualTrackerConfig(mode="mono", n_features=500))
     est, states = [], []
     for f in frames:
         out = tracker.track(f)
