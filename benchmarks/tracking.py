@@ -153,7 +153,7 @@ def bench_mono(with_reference: bool):
     gt = np.array([f.T_world_camera_recorded for f in frames])
     ts = np.array([f.timestamp_s for f in frames])
     print(f"Monocular: KITTI, {len(frames)} frames {frames[0].width}x{frames[0].height}, Sim(3)-aligned ATE")
-    poses, states, t_ark, tracker = run_arkit(frames, "mono", n_features=2000)  # ORB-SLAM's KITTI setting
+    poses, states, t_ark, tracker = run_arkit(frames, "mono")
     tracked = np.array([s in ("TRACKING", "LIMITED") for s in states])
     counts = {s: states.count(s) for s in sorted(set(states))}
     if tracked.sum() >= 3:

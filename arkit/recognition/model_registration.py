@@ -1,8 +1,8 @@
 """Depth route for model targets: find a known rigid object in an RGB-D frame by registering
 points sampled on its mesh to the frame's point cloud (Open3D).
 
-Coarse-to-fine, as Open3D's global registration pipeline: the scene's dominant plane (the
-support) is removed (seeded RANSAC), both clouds are voxel-downsampled (``voxel_m``), FPFH
+Coarse-to-fine, as Open3D's global registration pipeline: (optionally the scene's dominant
+plane, the support, is removed first), both clouds are voxel-downsampled (``voxel_m``), FPFH
 features are matched and seeded RANSAC runs (3-point samples, edge-length and distance
 checkers) give candidate poses; point-to-plane ICP at a finer voxel refines each and the one
 that explains most of the scene wins.
@@ -111,7 +111,7 @@ def _prepare(o3d, points, voxel_m: float, with_features: bool, model: bool):
 
 def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int = 0,
                    max_iterations: int = 100000, confidence: float = 0.999, icp_voxel_m: float | None = None,
-                   T_init=None, remove_plane: bool = True, restarts: int = 3, mutual: bool = True) -> ModelRegistration:
+                   T_init=None, remove_plane: bool = False, restarts: int = 3, mutual: bool = True) -> ModelRegistration:
     """Pose of a model point set in a scene point cloud: FPFH + RANSAC, then point-to-plane ICP.
 
     Parameters
@@ -130,7 +130,10 @@ def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int 
     T_init : (4, 4), optional
         Skip the global stage and refine this pose (tracking with depth).
     remove_plane : bool
-        Drop the scene's dominant plane (the support the object stands on) first.
+        Drop the scene's dominant plane (the support the object stands on) first (off by
+        default: on arkit's synthetic checks it removed too much of boxy objects).
+    mutual : bool
+        Keep only mutual nearest FPFH matches.
     restarts : int
         RANSAC runs (seeds ``seed .. seed + restarts - 1``); after ICP the pose whose model
         explains the largest fraction of the scene points wins (guards against symmetric flips).

@@ -295,13 +295,15 @@ def read_feature_yml(path):
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
         ok = fs.isOpened()
-    except cv2.error as e:
-        raise InputFileError(f"{path} is not a readable OpenCV FileStorage (YAML/XML) file: {str(e).strip()[-120:]}") from None
+    except (cv2.error, SystemError) as e:  # a parse error surfaces as SystemError in some cv2 builds
+        why = str(e).strip().splitlines()[-1][-160:] if isinstance(e, cv2.error) else "it could not be parsed"
+        raise InputFileError(f"{path} is not a readable OpenCV FileStorage (YAML/XML) file ({why}); write it with "
+                             f"cv2.FileStorage, as OpenCV's pose tutorial does") from None
     if not ok:
         raise InputFileError(f"{path} is not a readable OpenCV FileStorage (YAML/XML) file")
     try:
         nodes = {k: fs.getNode(k).mat() for k in ("points_3d", "descriptors")}
-    except cv2.error:
+    except (cv2.error, SystemError):
         nodes = {}
     finally:
         fs.release()

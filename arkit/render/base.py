@@ -183,7 +183,9 @@ class Renderer:
         -------
         RenderOutput
             ``rgba`` (H, W, 4) uint8 straight alpha and ``depth_m`` (H, W) float32 camera z
-            (0 where empty); row 0 is the top of the image.
+            (0 where empty); row 0 is the top of the image. New arrays for each call (the GL
+            backend returns them read-only and recycles them once nothing references them;
+            copy them to modify).
         """
         if not isinstance(intrinsics, Intrinsics):
             raise IntrinsicsError(f"intrinsics must be an arkit.core.Intrinsics, got {type(intrinsics).__name__}")

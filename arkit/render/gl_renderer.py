@@ -2,13 +2,20 @@
 
 One standalone context per renderer. GPU buffers and textures are cached per
 :attr:`MeshData.key` (meshes are immutable) and released when the mesh is garbage-collected;
-framebuffers are created once per canvas size. Each frame draws into a multisampled
-framebuffer, resolves it into a plain one and reads colour and depth back.
+Each frame draws only the items' screen rectangle (:func:`arkit.render.base.screen_rect`, the
+projection of their vertices): into a multisampled framebuffer of about that size (cached per
+size, rounded up to 16 px) with the principal point shifted by the rectangle's offset, so the
+pixels are those of a full-frame render while clearing, multisample resolve and readback cost in
+proportion to the overlay. Colour and depth are read back into that rectangle of full-size
+output arrays, which are returned read-only and reused (only the previous rectangle is cleared)
+once nothing references them any more. Opaque items are drawn without blending, and
+single-layer translucent meshes (quads such as labels) without a depth pre-pass.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
 
 import numpy as np
@@ -23,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _FBO_STEP_PX = 16  # framebuffer sizes are multiples of this (fewer sizes to cache, little waste)
 _FBO_CACHE = 12  # framebuffer sizes kept (least recently used dropped)
+_OUTPUT_POOL = 3  # full-size output buffer pairs kept for reuse
 
 _VERTEX_SHADER = """
 #version 330
@@ -94,6 +102,21 @@ class _Framebuffers:
                     if att is not None:
                         att.release()
                 fbo.release()
+
+
+class _Output:
+    """A full-size (rgba, depth) output pair and the rectangle last written into it."""
+
+    __slots__ = ("rgba", "depth", "rect")
+
+    def __init__(self, h: int, w: int):
+        self.rgba = np.zeros((h, w, 4), np.uint8)
+        self.depth = np.zeros((h, w), np.float32)
+        self.rect = None
+
+    def unreferenced(self) -> bool:
+        # this slot and getrefcount's argument: nobody else (no RenderOutput, view or slice)
+        return sys.getrefcount(self.rgba) == 2 and sys.getrefcount(self.depth) == 2
 
 
 def _single_layer(mesh) -> bool:
@@ -173,6 +196,7 @@ class GLRenderer(Renderer):
         self._meshes: dict = {}
         self._dead_keys: list = []
         self._fbos: dict = {}
+        self._outputs: list = []
         self._closed = False
         self.renderer_name = self.ctx.info.get("GL_RENDERER", "?")
         log.info("GL renderer %dx%d on %s, %d samples", width, height, self.renderer_name, self.samples)
@@ -248,13 +272,12 @@ class GLRenderer(Renderer):
         if self._closed:
             raise RendererError("GLRenderer.render() called after close()")
         w, h = intrinsics.width, intrinsics.height
-        # fresh zero pages (calloc): only the overlay's rectangle is ever written
-        rgba = np.zeros((h, w, 4), np.uint8)
-        depth = np.zeros((h, w), np.float32)
+        out = self._take_output(h, w)
+        rgba, depth = out.rgba, out.depth
         T_cw = invert(T_world_camera)
         rect = screen_rect(items, intrinsics, T_world_camera, near, T_camera_world=T_cw, points_of=self._hull_points)
         if rect is None:
-            return rgba, depth
+            return _seal(rgba), _seal(depth)
         # draw into a framebuffer just big enough for the items' screen rectangle (sizes rounded
         # up to _FBO_STEP_PX so a few cached framebuffers serve every frame), with the principal
         # point shifted by the rectangle's offset: the pixels are those of a full-frame render,
@@ -320,13 +343,37 @@ class GLRenderer(Renderer):
         except Exception as e:
             raise RendererError(f"OpenGL rendering failed: {e}") from e
         # GL row 0 is the bottom row: flip while copying into the output rectangle
+        out.rect = (slice(y0, y0 + fh), slice(x0, x0 + fw))
         out_rgba = rgba[y0:y0 + fh, x0:x0 + fw]
         out_rgba[...] = fb.color[::-1]
         _unpremultiply_inplace(out_rgba)
         out_depth = depth[y0:y0 + fh, x0:x0 + fw]
         out_depth[...] = gl_depth_to_metric(fb.depth[::-1], near, far)
         _fill_edge_depth(out_depth, out_rgba[:, :, 3])
-        return rgba, depth
+        del out_rgba, out_depth
+        return _seal(rgba), _seal(depth)
+
+    def _take_output(self, h: int, w: int) -> _Output:
+        """Zeroed full-size output arrays, writable until returned.
+
+        Outputs are returned read-only and reused only once nothing references them any more
+        (CPython reference counts), so to a caller every result is a new array. Reuse avoids
+        zeroing and page-faulting two full frames per render; only the rectangle written last
+        time is cleared."""
+        for out in self._outputs:
+            if out.rgba.shape[:2] == (h, w) and out.unreferenced():
+                out.rgba.setflags(write=True)
+                out.depth.setflags(write=True)
+                if out.rect is not None:
+                    out.rgba[out.rect] = 0
+                    out.depth[out.rect] = 0
+                    out.rect = None
+                return out
+        out = _Output(h, w)
+        if len(self._outputs) >= _OUTPUT_POOL:
+            self._outputs.pop(0)
+        self._outputs.append(out)
+        return out
 
     def close(self) -> None:
         """Release every GL object and the context (idempotent)."""
@@ -341,6 +388,7 @@ class GLRenderer(Renderer):
                 self._meshes.clear()
                 for fb in self._fbos.values():
                     fb.release()
+                self._outputs.clear()
                 self._fbos.clear()
                 self.prog.release()
                 self._white.release()
@@ -354,6 +402,11 @@ class GLRenderer(Renderer):
                 self.close()
         except Exception:
             pass
+
+
+def _seal(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def _unpremultiply_inplace(rgba: np.ndarray) -> None:

@@ -63,7 +63,7 @@ class MarkerTracker(Tracker):
         ``cv2.aruco.DetectorParameters`` overrides (applied after ``preset``).
     preset : {"default", "fast"}
         Detector parameter set (:data:`~arkit.tracking.markers.DETECTOR_PRESETS`): ``"fast"``
-        uses one adaptive-threshold scale, about 3x faster detection with the same accuracy on
+        uses one adaptive-threshold scale, 2.5-3x faster detection with the same accuracy on
         arkit's synthetic and real-photo checks, but it may miss faint or blurred markers.
     max_rms_px : float
         A pose with a larger RMS corner reprojection error is ``LIMITED``.

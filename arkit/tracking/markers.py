@@ -54,7 +54,7 @@ _REFINE = {
 
 #: Named ``DetectorParameters`` override sets for :class:`MarkerDetector` (``preset=``).
 #: ``"fast"`` thresholds at one adaptive-threshold window (7 px) instead of OpenCV's three
-#: (3, 13, 23 px): about 3x faster detection; on the real-photo tests it finds the same ArUco
+#: (3, 13, 23 px): 2.5-3x faster detection; on the real-photo tests it finds the same ArUco
 #: markers with the same corner accuracy and 50 of the 54 AprilTags (default: 54), and on
 #: synthetic frames the same markers and accuracy (see ``benchmarks/markers.py``). Markers
 #: whose border is faint or blurred over many pixels are the ones it may miss.
@@ -301,7 +301,7 @@ class MarkerDetector:
         applied after the preset.
     preset : {"default", "fast"}
         Named parameter set from :data:`DETECTOR_PRESETS`; ``"fast"`` (one adaptive-threshold
-        scale) detects about 3x faster and may miss faint or strongly blurred markers.
+        scale) detects 2.5-3x faster and may miss faint or strongly blurred markers.
 
     >>> det = MarkerDetector("DICT_4X4_50")
     >>> det.detect(np.zeros((48, 64), np.uint8))
@@ -385,7 +385,10 @@ def _line_samples(n: int, m: int) -> tuple:
     (m,)) an edge for :func:`refine_quads_lines`."""
     key = (int(n), int(m))
     if key not in _LINE_SAMPLES:
-        _LINE_SAMPLES[key] = (np.linspace(0.15, 0.85, key[0]), np.linspace(-1.0, 1.0, key[1]))
+        t, u = np.linspace(0.15, 0.85, key[0]), np.linspace(-1.0, 1.0, key[1])
+        t.setflags(write=False)
+        u.setflags(write=False)
+        _LINE_SAMPLES[key] = (t, u)
     return _LINE_SAMPLES[key]
 
 

@@ -87,16 +87,26 @@ def test_screen_rect_near_plane_and_behind_camera():
     assert screen_rect([aside], K, np.eye(4), 0.01) is None
 
 
-def test_outputs_are_fresh_arrays(gl_renderer_640, look_at):
-    items, T_wc = _marker_content(), _cameras(look_at)[0]
-    first = gl_renderer_640.render(items, K, T_wc)
-    keep = first.rgba.copy()
-    first.rgba[:] = 7  # the caller owns its output
-    first.depth_m[:] = 3.0
-    second = gl_renderer_640.render(items, K, T_wc)
-    np.testing.assert_array_equal(second.rgba, keep)
-    assert second.depth_m.max() < 1.0 and not np.shares_memory(first.rgba, second.rgba)
-    empty = gl_renderer_640.render([], K, T_wc)
+def test_outputs_are_read_only_and_never_change_under_the_caller(gl_renderer_640, look_at):
+    items, cams = _marker_content(), _cameras(look_at)
+    first = gl_renderer_640.render(items, K, cams[0])
+    keep_rgba, keep_depth = first.rgba.copy(), first.depth_m.copy()
+    with pytest.raises(ValueError):
+        first.rgba[0, 0, 0] = 1
+    alpha_view = first.rgba[:, :, 3]  # a view keeps the buffer in use too
+    del first
+    outs = [gl_renderer_640.render(items, K, T) for T in cams[1:] * 3]  # more than the pool holds
+    np.testing.assert_array_equal(alpha_view, keep_rgba[:, :, 3])
+    for a in outs:
+        assert not np.shares_memory(a.rgba, alpha_view)
+    del outs
+    # recycled buffers come back clean: same image as the first render, nothing left over
+    for T in cams[1:] + cams[:1]:
+        again = gl_renderer_640.render(items, K, T)
+    np.testing.assert_array_equal(again.rgba, keep_rgba)
+    np.testing.assert_array_equal(again.depth_m, keep_depth)
+    del again
+    empty = gl_renderer_640.render([], K, cams[0])
     assert not empty.rgba.any() and not empty.depth_m.any()
 
 
