@@ -31,6 +31,28 @@ def mesh_is_translucent(mesh: MeshData) -> bool:
     return mesh.texture is not None and mesh.uv is not None and int(mesh.texture[:, :, 3].min()) < 255
 
 
+def mesh_is_single_layer(mesh: MeshData) -> bool:
+    """True when no pixel can be covered twice by the mesh: one triangle, or two coplanar
+    triangles sharing an edge on opposite sides of it (a quad, e.g. a label). A translucent
+    single-layer mesh needs no depth pre-pass."""
+    f = mesh.faces
+    if len(f) == 1:
+        return True
+    if len(f) != 2:
+        return False
+    shared = np.intersect1d(f[0], f[1])
+    if len(shared) != 2:
+        return False
+    v = mesh.vertices.astype(np.float64)
+    a, b = v[shared[0]], v[shared[1]]
+    p = v[np.setdiff1d(f[0], shared)[0]]
+    q = v[np.setdiff1d(f[1], shared)[0]]
+    n_p, n_q = np.cross(b - a, p - a), np.cross(b - a, q - a)
+    scale = max(float(np.linalg.norm(n_p)), float(np.linalg.norm(n_q)), 1e-30)
+    coplanar = abs(float(np.dot(q - a, n_p))) <= 1e-6 * scale * (float(np.linalg.norm(q - a)) + 1e-30)
+    return coplanar and float(np.dot(n_p, n_q)) < 0.0
+
+
 def sort_items(items: Sequence[DrawItem], T_world_camera: np.ndarray, translucent_of, *,
                T_camera_world: np.ndarray | None = None) -> list:
     """Opaque items in the given order, then translucent items farthest first.
@@ -92,7 +114,7 @@ def screen_rect(items: Sequence[DrawItem], intrinsics: Intrinsics, T_world_camer
     T_camera_world : (4, 4) float64, optional
         ``invert(T_world_camera)`` when the caller already has it.
     points_of : callable, optional
-        ``MeshData -> (N, 3) float64`` hull points (backends cache them per mesh); default
+        ``MeshData -> (N, 3)`` float hull points (backends cache them per mesh); default
         :func:`hull_points`.
 
     Returns

@@ -23,8 +23,8 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.errors import RendererError
 from arkit.core.pose import CV_FROM_GL, invert
-from arkit.render.base import Renderer, screen_rect
-from arkit.render.projection import gl_depth_to_metric, projection_matrix_gl
+from arkit.render.base import Renderer, mesh_is_single_layer, screen_rect
+from arkit.render.projection import gl_depth_to_metric, normal_matrix, projection_matrix_gl
 
 log = logging.getLogger(__name__)
 
@@ -119,28 +119,6 @@ class _Output:
         return sys.getrefcount(self.rgba) == 2 and sys.getrefcount(self.depth) == 2
 
 
-def _single_layer(mesh) -> bool:
-    """True when no pixel can be covered twice by the mesh: one triangle, or two coplanar
-    triangles sharing an edge on opposite sides of it (a quad, e.g. a label). A translucent
-    single-layer mesh needs no depth pre-pass."""
-    f = mesh.faces
-    if len(f) == 1:
-        return True
-    if len(f) != 2:
-        return False
-    shared = np.intersect1d(f[0], f[1])
-    if len(shared) != 2:
-        return False
-    v = mesh.vertices.astype(np.float64)
-    a, b = v[shared[0]], v[shared[1]]
-    p = v[np.setdiff1d(f[0], shared)[0]]
-    q = v[np.setdiff1d(f[1], shared)[0]]
-    n_p, n_q = np.cross(b - a, p - a), np.cross(b - a, q - a)
-    scale = max(float(np.linalg.norm(n_p)), float(np.linalg.norm(n_q)), 1e-30)
-    coplanar = abs(float(np.dot(q - a, n_p))) <= 1e-6 * scale * (float(np.linalg.norm(q - a)) + 1e-30)
-    return coplanar and float(np.dot(n_p, n_q)) < 0.0
-
-
 class GLRenderer(Renderer):
     """Rasterise :class:`DrawItem` lists with OpenGL 3.3 through moderngl (headless EGL).
 
@@ -187,7 +165,8 @@ class GLRenderer(Renderer):
                 "u_mvp", "u_nmat", "u_opacity", "u_unlit", "u_use_tex", "u_ambient", "u_light")}
             self.prog["u_tex"].value = 0
             # fixed state of this (private) context
-            self.ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+            self.ctx.blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA,
+                                   moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
             self.ctx.front_face = "ccw"
             self.ctx.cull_face = "back"
         except Exception as e:
@@ -225,7 +204,7 @@ class GLRenderer(Renderer):
             index_buffer=g.ibo, index_element_size=4,
         )
         g.n_index = int(mesh.faces.size)
-        g.single_layer = _single_layer(mesh)
+        g.single_layer = mesh_is_single_layer(mesh)
         g.texture = None
         if mesh.texture is not None and mesh.uv is not None:
             tex = np.ascontiguousarray(mesh.texture[::-1])  # GL row 0 = bottom (v = 0)
@@ -305,7 +284,7 @@ class GLRenderer(Renderer):
                     g = self._mesh_gpu(mesh)
                     T_co = T_cw @ it.T_world_object
                     u["u_mvp"].write((PC @ T_co).T.astype(np.float32).tobytes())
-                    u["u_nmat"].write(_normal_matrix(T_co[:3, :3]).T.astype(np.float32).tobytes())
+                    u["u_nmat"].write(normal_matrix(T_co[:3, :3]).T.astype(np.float32).tobytes())
                     u["u_opacity"].value = float(min(max(it.opacity, 0.0), 1.0))
                     u["u_unlit"].value = bool(mesh.unlit)
                     u["u_use_tex"].value = g.texture is not None
@@ -420,20 +399,6 @@ def _unpremultiply_inplace(rgba: np.ndarray) -> None:
         px = rgba[ys, xs].astype(np.float32)
         rgb = px[:, :3] * (255.0 / px[:, 3:4])
         rgba[ys, xs, :3] = np.minimum(rgb + 0.5, 255.0).astype(np.uint8)
-
-
-_I1, _I2 = np.array([1, 2, 0]), np.array([2, 0, 1])
-
-
-def _normal_matrix(M: np.ndarray) -> np.ndarray:
-    """(3, 3) normal matrix ``inv(M).T`` up to a positive scale (the shader normalises).
-
-    The cofactor matrix ``C[i, j] = M[i+1, j+1] M[i+2, j+2] - M[i+1, j+2] M[i+2, j+1]`` (indices
-    mod 3, ``C = det(M) inv(M).T``) times the sign of the determinant: a few array operations
-    instead of a LAPACK call."""
-    a, b = M[_I1], M[_I2]
-    C = a[:, _I1] * b[:, _I2] - a[:, _I2] * b[:, _I1]
-    return -C if float(M[0] @ C[0]) < 0.0 else C
 
 
 def _fill_edge_depth(depth: np.ndarray, alpha: np.ndarray) -> None:

@@ -114,6 +114,20 @@ def mvp_from_model_view_cv(P_gl: np.ndarray, T_camera_object: np.ndarray) -> np.
     return P_gl @ CV_FROM_GL @ T_camera_object
 
 
+_I1, _I2 = np.array([1, 2, 0]), np.array([2, 0, 1])
+
+
+def normal_matrix(M: np.ndarray) -> np.ndarray:
+    """(3, 3) normal matrix ``inv(M).T`` up to a positive scale (the shader normalises).
+
+    The cofactor matrix ``C[i, j] = M[i+1, j+1] M[i+2, j+2] - M[i+1, j+2] M[i+2, j+1]`` (indices
+    mod 3, ``C = det(M) inv(M).T``) times the sign of the determinant: a few array operations
+    instead of a LAPACK call."""
+    a, b = M[_I1], M[_I2]
+    C = a[:, _I1] * b[:, _I2] - a[:, _I2] * b[:, _I1]
+    return -C if float(M[0] @ C[0]) < 0.0 else C
+
+
 def gl_depth_to_metric(depth_window: np.ndarray, near: float, far: float) -> np.ndarray:
     """Window-space GL depth in [0, 1] to camera z in metres (0 where nothing was drawn).
 

@@ -120,7 +120,7 @@ def test_framebuffer_cache_is_bounded(gl_renderer_640, look_at):
 
 
 def test_single_layer_meshes():
-    from arkit.render.gl_renderer import _single_layer
+    from arkit.render.base import mesh_is_single_layer as _single_layer
 
     assert _single_layer(quad_mesh(0.2, 0.1)) and _single_layer(text_label_mesh("x", 0.02))
     assert not _single_layer(box_mesh((0.1, 0.1, 0.1)))
@@ -132,7 +132,7 @@ def test_single_layer_meshes():
 
 
 def test_normal_matrix_is_inverse_transpose_up_to_positive_scale():
-    from arkit.render.gl_renderer import _normal_matrix
+    from arkit.render.projection import normal_matrix as _normal_matrix
 
     rng = np.random.default_rng(3)
     for _ in range(50):
