@@ -262,8 +262,7 @@ class GLRenderer(Renderer):
         # point shifted by the rectangle's offset: the pixels are those of a full-frame render,
         # while clearing, multisample resolve and readback cost in proportion to the overlay
         x0, y0, x1, y1 = rect
-        fw = min(-(-(x1 - x0 + 1) // _FBO_STEP_PX) * _FBO_STEP_PX, w)
-        fh = min(-(-(y1 - y0 + 1) // _FBO_STEP_PX) * _FBO_STEP_PX, h)
+        fw, fh = min(_fbo_side(x1 - x0 + 1), w), min(_fbo_side(y1 - y0 + 1), h)
         x0, y0 = min(x0, w - fw), min(y0, h - fh)
         sub = Intrinsics(fw, fh, intrinsics.fx, intrinsics.fy, intrinsics.cx - x0, intrinsics.cy - y0)
         PC = projection_matrix_gl(sub, near, far) @ CV_FROM_GL  # OpenCV camera -> clip
@@ -381,6 +380,17 @@ class GLRenderer(Renderer):
                 self.close()
         except Exception:
             pass
+
+
+def _fbo_side(n: int) -> int:
+    """Framebuffer side for ``n`` pixels: a multiple of 16, never a power of two.
+
+    llvmpipe compiles a shader variant per power-of-two-ness of a sampled texture's sides (the
+    multisample resolve samples the framebuffer), each ~0.1 s; one kind of size needs one."""
+    n = -(-n // _FBO_STEP_PX) * _FBO_STEP_PX
+    while n & (n - 1) == 0:
+        n += _FBO_STEP_PX
+    return n
 
 
 def _seal(a: np.ndarray) -> np.ndarray:

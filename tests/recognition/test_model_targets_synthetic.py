@@ -156,3 +156,19 @@ def test_depth_registration_of_synthetic_object():
     assert rotation_angle_deg(T[:3, :3], T_cm[:3, :3]) < 1.0
     assert np.linalg.norm(T[:3, 3] - T_cm[:3, 3]) < 0.005
     assert reg.fitness > 0.3 and reg.inlier_rmse_m < 0.004
+
+
+@pytest.mark.parametrize("shift_px", [0.0, 3.0])
+def test_edge_alignment_measures_offset_of_an_outline(shift_px):
+    import cv2
+
+    from arkit.recognition.model_targets import edge_alignment_px
+
+    img = np.full((240, 320, 3), (230, 230, 230), np.uint8)
+    cv2.rectangle(img, (100, 80), (250, 180), (230, 200, 40), -1)  # yellow-ish on white: weak in grey
+    cv2.line(img, (120, 100), (230, 100), (120, 60, 20), 2)       # a printed line inside the outline
+    corners = np.array([[100, 80], [250, 80], [250, 180], [100, 180]], float) + [shift_px, shift_px]
+    d = edge_alignment_px(img, corners, [(0, 1), (1, 2), (2, 3), (3, 0)])
+    assert len(d) > 100
+    assert abs(np.median(d) - shift_px) <= 1.0
+    assert np.all(edge_alignment_px(np.zeros_like(img), corners, [(0, 1)]) == 10.0)  # no edge: capped

@@ -86,6 +86,9 @@ class VisualTrackerConfig:
     max_depth_m: float = 6.0
     local_keyframes: int = 10
     max_frames_between_keyframes: int = 30
+    depth_window_px: int = 7
+    weak_frame_inliers: int = 150
+    weak_search_radius_px: float = 10.0
     local_ba: bool = True
     reinit_after_lost_frames: int = 10
     seed: int = 0
@@ -104,7 +107,7 @@ class VisualTracker(Tracker):
         if self.config.mode not in ("auto", "rgbd", "mono"):
             raise ArkitError(f"VisualTrackerConfig.mode must be 'auto', 'rgbd' or 'mono', got {self.config.mode!r}")
         c = self.config
-        self.extractor = OrbExtractor(n_features=c.n_features, n_levels=c.n_levels)
+        self.extractor = OrbExtractor(n_features=c.n_features, n_levels=c.n_levels, depth_window_px=c.depth_window_px)
         self.relocalizer = Relocalizer(seed=c.seed)
         self.reset()
 
@@ -124,6 +127,10 @@ class VisualTracker(Tracker):
         self._frames_since_kf = 0
         self._lost_frames = 0
         self.n_inliers = 0
+        self._prev_gray = None     # last frame's image, to detect repeated frames
+        self._prev_depth = None
+        self._prev_output = None
+        self._stale_depth = False
 
     @property
     def mode(self):
@@ -157,7 +164,22 @@ class VisualTracker(Tracker):
         if self._mode == "rgbd" and depth is None:
             return self._output(TrackingState.LOST if self.map.keyframes else TrackingState.NOT_INITIALIZED,
                                 "RGB-D tracker got a frame without depth")
-        feats = self.extractor.extract(_undistorted_gray(frame, self._K), depth)
+        gray = _undistorted_gray(frame, self._K)
+        repeated = self._prev_gray is not None and np.array_equal(gray, self._prev_gray)
+        stale_depth = (depth is not None and self._prev_depth is not None and not repeated
+                       and np.array_equal(depth, self._prev_depth))
+        self._prev_gray, self._prev_depth = gray, depth
+        if repeated and self._prev_output is not None and self.state in (TrackingState.TRACKING, TrackingState.LIMITED):
+            # a recorder that re-sent the previous image: nothing new to track, keep the pose
+            # (the motion model is left as it was so the next frame predicts across the gap)
+            return self._prev_output
+        self._stale_depth = stale_depth
+        feats = self.extractor.extract(gray, None if stale_depth else depth)
+        out = self._dispatch(frame, feats)
+        self._prev_output = out
+        return out
+
+    def _dispatch(self, frame: Frame, feats: FrameFeatures) -> TrackerOutput:
         if self.state == TrackingState.NOT_INITIALIZED:
             return self._initialize(frame, feats)
         if self.state == TrackingState.LOST:
@@ -296,6 +318,19 @@ class VisualTracker(Tracker):
         T_cw, inl = optimize_pose(K, T_cw, m.positions[pid_all], feats.uv[kp_all], 1 / sig2[feats.octave[kp_all]],
                                   feats.depth_m[kp_all], self._bf)
         kp_all, pid_all = kp_all[inl], pid_all[inl]
+        if len(kp_all) < c.weak_frame_inliers:
+            # weak frame (blur, fast turn): search the local map again around the refined pose
+            # with a wider window and looser descriptor tests, then re-optimise
+            taken = np.zeros(len(feats), bool)
+            taken[kp_all] = True
+            rest = np.setdiff1d(np.concatenate([local_ids, pid]), pid_all)
+            kp3, pid3 = self._search(T_cw, rest, feats, tree, c.weak_search_radius_px, taken, 100, 0.9)
+            if len(kp3):
+                kp_w, pid_w = np.concatenate([kp_all, kp3]), np.concatenate([pid_all, pid3])
+                T_w, inl_w = optimize_pose(K, T_cw, m.positions[pid_w], feats.uv[kp_w], 1 / sig2[feats.octave[kp_w]],
+                                           feats.depth_m[kp_w], self._bf)
+                if inl_w.sum() > len(kp_all):
+                    T_cw, kp_all, pid_all = T_w, kp_w[inl_w], pid_w[inl_w]
         m.n_found[pid_all] += 1
         n = len(kp_all)
         log.debug("frame %d: %d features, %d last-frame matches, %d local-map matches of %d local points, %d inliers",
@@ -361,9 +396,15 @@ class VisualTracker(Tracker):
 
     def _maybe_insert_keyframe(self, frame, feats, kp, pid, local_kfs):
         c, m = self.config, self.map
+        if self._stale_depth:  # depth not taken with this image: no keyframe from it
+            return
         ref = m.keyframes[-1]
         rp = ref.point_ids[ref.point_ids >= 0]
-        n_ref = int(m.alive[rp].sum()) if len(rp) else 0
+        rp = rp[m.alive[rp]]
+        # reference: the keyframe's points seen by several keyframes (ORB-SLAM's nRefMatches);
+        # counting single-view depth points too would call for a keyframe almost every frame
+        min_obs = 2
+        n_ref = int((m.observation_counts()[rp] >= min_obs).sum()) if len(m.keyframes) > 1 else len(rp)
         n_tracked = len(pid)
         rgbd = self._mode == "rgbd"
         close = (feats.depth_m > 0.1) & (feats.depth_m < 3.0)
