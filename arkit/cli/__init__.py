@@ -37,7 +37,6 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except ArkitError as e:
-        log.error("%s", e)
         print(f"arkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

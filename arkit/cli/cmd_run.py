@@ -35,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     uri = args.source or sf.source
     if uri is None:
         raise ArkitError(f"{args.scene} names no default source; pass --source (a video, folder or webcam index)")
+    if args.source is None and uri.startswith("shared:"):
+        from arkit.scene.scene_file import resolve_data_path
+
+        uri = str(resolve_data_path(uri, sf.path.parent))
     intrinsics = args.intrinsics or (sf.intrinsics if args.source is None else None)
     overrides = {"renderer_backend": args.renderer} if args.renderer else {}
     session = Session.from_scene(sf, **overrides)

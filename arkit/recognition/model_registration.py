@@ -61,14 +61,16 @@ def _o3d():
     return o3d
 
 
-def sample_model_points(mesh, n_points: int = 5000, seed: int = 0) -> np.ndarray:
-    """(n_points, 3) float64 points sampled uniformly (by area) on a trimesh mesh, seeded."""
+def sample_model_points(mesh, n_points: int = 5000, seed: int = 0, return_normals: bool = False):
+    """(n_points, 3) float64 points sampled uniformly (by area) on a trimesh mesh, seeded; with
+    ``return_normals`` also their (n_points, 3) face normals (outward for a consistently wound mesh)."""
     import trimesh
 
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise ArkitError(f"expected a trimesh.Trimesh with triangles, got {type(mesh).__name__}")
-    pts, _ = trimesh.sample.sample_surface(mesh, int(n_points), seed=int(seed))
-    return np.asarray(pts, np.float64)
+    pts, face = trimesh.sample.sample_surface(mesh, int(n_points), seed=int(seed))
+    pts = np.asarray(pts, np.float64)
+    return (pts, np.asarray(mesh.face_normals, np.float64)[face]) if return_normals else pts
 
 
 def depth_to_points(depth_m: np.ndarray, intrinsics: Intrinsics, mask=None, max_depth_m: float = 10.0) -> np.ndarray:
@@ -93,11 +95,17 @@ def depth_to_points(depth_m: np.ndarray, intrinsics: Intrinsics, mask=None, max_
     return intrinsics.unproject(np.stack([u, v], 1).astype(np.float64), d[v, u])
 
 
-def _prepare(o3d, points, voxel_m: float, with_features: bool, model: bool):
+def _prepare(o3d, points, voxel_m: float, with_features: bool, model: bool, normals=None):
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
+    if normals is not None:
+        pcd.normals = o3d.utility.Vector3dVector(np.asarray(normals, np.float64))
     pcd = pcd.voxel_down_sample(voxel_m)
-    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2.5 * voxel_m, max_nn=30))
-    if model:  # outward: away from the centroid (the scene's normals face the camera at the origin)
+    if normals is not None:  # given (outward mesh normals), averaged per voxel: renormalise
+        n = np.asarray(pcd.normals)
+        pcd.normals = o3d.utility.Vector3dVector(n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12))
+    else:
+        pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2.5 * voxel_m, max_nn=30))
+    if model and normals is None:  # outward: away from the centroid (the scene's normals face the camera at the origin)
         pcd.orient_normals_towards_camera_location(np.asarray(pcd.get_center()))
         pcd.normals = o3d.utility.Vector3dVector(-np.asarray(pcd.normals))
     else:
@@ -111,7 +119,8 @@ def _prepare(o3d, points, voxel_m: float, with_features: bool, model: bool):
 
 def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int = 0,
                    max_iterations: int = 100000, confidence: float = 0.999, icp_voxel_m: float | None = None,
-                   T_init=None, remove_plane: bool = False, restarts: int = 3, mutual: bool = True) -> ModelRegistration:
+                   T_init=None, remove_plane: bool = False, restarts: int = 3, mutual: bool = True,
+                   model_normals=None) -> ModelRegistration:
     """Pose of a model point set in a scene point cloud: FPFH + RANSAC, then point-to-plane ICP.
 
     Parameters
@@ -133,7 +142,10 @@ def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int 
         Drop the scene's dominant plane (the support the object stands on) first (off by
         default: on arkit's synthetic checks it removed too much of boxy objects).
     mutual : bool
-        Keep only mutual nearest FPFH matches.
+        Keep only mutual nearest FPFH matches (Open3D falls back to all matches when too few).
+    model_normals : (N, 3) float, optional
+        Outward normals of ``model_points`` (e.g. from :func:`sample_model_points` with
+        ``return_normals=True``); estimated from the points otherwise.
     restarts : int
         RANSAC runs (seeds ``seed .. seed + restarts - 1``); after ICP the pose whose model
         explains the largest fraction of the scene points wins (guards against symmetric flips).
@@ -156,10 +168,10 @@ def register_model(model_points, scene_points, voxel_m: float = 0.01, seed: int 
     if remove_plane:
         scene_points = _without_dominant_plane(o3d, scene_points, voxel_m)
     fine = float(icp_voxel_m) if icp_voxel_m else voxel_m / 2
-    src_f, _ = _prepare(o3d, model_points, fine, False, True)
+    src_f, _ = _prepare(o3d, model_points, fine, False, True, model_normals)
     dst_f, _ = _prepare(o3d, scene_points, fine, False, False)
     if T_init is None:
-        src, fs = _prepare(o3d, model_points, voxel_m, True, True)
+        src, fs = _prepare(o3d, model_points, voxel_m, True, True, model_normals)
         dst, fd = _prepare(o3d, scene_points, voxel_m, True, False)
         dist = 1.5 * voxel_m
         candidates = []

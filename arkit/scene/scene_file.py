@@ -43,8 +43,10 @@ PLANES_KEYS = {"enabled": bool}
 RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str,
-                 "detector_params": dict}
-TRACKING_TYPES = ("markers", "recorded", "none")
+                 "detector_params": dict,
+                 "name": str, "features": str, "mesh": str, "units_m": NUMBER, "up": str}
+TRACKING_TYPES = ("markers", "recorded", "model_target", "none")
+MODEL_TARGET_KEYS = ("name", "features", "mesh", "units_m", "up")
 MAP_KEYS = {"board": dict, "markers": list, "single": int}
 BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,
               "separation_m": NUMBER, "square_length_m": NUMBER, "first_id": int, "dictionary": str}
@@ -167,10 +169,7 @@ def load_scene(path) -> SceneFile:
     planes = dict(ctx.check(dict(data.get("planes", {})), "planes", PLANES_KEYS, "planes"))
     recognition = dict(ctx.check(dict(data.get("recognition", {})), "recognition", RECOGNITION_KEYS, "recognition"))
     if "image_targets" in recognition:
-        db = (path.parent / recognition["image_targets"]).resolve()
-        if not db.exists():
-            raise ctx.error("recognition.image_targets", f"image target database not found: {db}")
-        recognition["image_targets"] = str(db)
+        recognition["image_targets"] = str(_data_file(ctx, recognition["image_targets"], "recognition.image_targets"))
     scene = Scene(str(data.get("name", path.stem)))
     items = data.get("content", [])
     for i, item in enumerate(items):
@@ -182,7 +181,7 @@ def load_scene(path) -> SceneFile:
             raise ctx.error(key, str(e)) from None
     intr = data.get("intrinsics")
     if intr is not None:
-        intr = str((path.parent / intr).resolve()) if not Path(intr).is_absolute() else intr
+        intr = str(_data_file(ctx, intr, "intrinsics"))
     return SceneFile(path=path, name=scene.name, source=data.get("source"), intrinsics=intr,
                      tracking=tracking, render=render, scene=scene, recognition=recognition,
                      planes=planes)
@@ -232,8 +231,53 @@ def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
                     if vec in mk:
                         ctx.vector(mk[vec], f"{sub}.{vec}", 3)
     if kind == "recorded" and "trajectory" in t:
-        t["trajectory"] = str((ctx.path.parent / t["trajectory"]).resolve())
+        t["trajectory"] = str(_data_file(ctx, t["trajectory"], "tracking.trajectory"))
+    if kind == "model_target":
+        for req in ("features", "mesh"):
+            if req not in t:
+                raise ctx.error("tracking", f"tracking type 'model_target' needs '{req}'")
+            t[req] = str(_data_file(ctx, t[req], f"tracking.{req}"))
+    elif any(k in t for k in MODEL_TARGET_KEYS):
+        k = next(k for k in MODEL_TARGET_KEYS if k in t)
+        raise ctx.error(f"tracking.{k}", f"'{k}' belongs to tracking type 'model_target', not '{kind}'")
     return t
+
+
+def resolve_data_path(path: str, base_dir: Path) -> Path:
+    """Resolve a path from a scene file: relative to the file, or ``shared:<path>`` inside the
+    real-data folder (``../shared/data`` or ``$ARKIT_SHARED_DATA``).
+
+    Raises
+    ------
+    InputFileError
+        For ``shared:`` paths when the real-data folder or the file is absent.
+    """
+    from arkit.core.errors import InputFileError
+
+    if path.startswith("shared:"):
+        from arkit.io.shared_data import shared_data_dir
+
+        root = shared_data_dir()
+        if root is None:
+            raise InputFileError(f"{path}: the real-data folder is not present (set ARKIT_SHARED_DATA)")
+        p = root / path[len("shared:"):]
+        if not p.exists():
+            raise InputFileError(f"{path}: {p} does not exist")
+        return p
+    p = Path(path)
+    return p if p.is_absolute() else (base_dir / p).resolve()
+
+
+def _data_file(ctx: _Ctx, path: str, key: str) -> Path:
+    from arkit.core.errors import InputFileError
+
+    try:
+        p = resolve_data_path(path, ctx.path.parent)
+    except InputFileError as e:
+        raise ctx.error(key, str(e)) from None
+    if not p.exists():
+        raise ctx.error(key, f"file not found: {p}")
+    return p
 
 
 def parse_color(ctx: _Ctx, v: Any, key: str) -> np.ndarray:
@@ -319,7 +363,10 @@ def _parse_content(ctx: _Ctx, item: Any, key: str, base_dir: Path, default_name:
         elif "label" in item:
             meshes = [overlays.label(item["label"], float(item.get("label_height_m", 0.03)), color)]
         elif "model" in item:
-            asset = (base_dir / item["model"]).resolve()
+            try:
+                asset = resolve_data_path(item["model"], base_dir)
+            except ArkitError as e:
+                raise ctx.error(f"{key}.model", str(e)) from None
             if not asset.is_file():
                 raise ctx.error(f"{key}.model", f"asset not found: {asset}")
             meshes = overlays.model(asset, color)

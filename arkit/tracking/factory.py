@@ -31,7 +31,8 @@ def build_marker_map(cfg: dict, dictionary: str, default_size_m: float, sizes_m:
 
 
 def build_tracker(tracking: dict) -> Optional[Tracker]:
-    """Tracker for a scene file's ``tracking`` section (``type``: markers, recorded or none)."""
+    """Tracker for a scene file's ``tracking`` section (``type``: markers, recorded,
+    model_target or none)."""
     kind = tracking.get("type", "markers")
     if kind == "none":
         return None
@@ -59,4 +60,13 @@ def build_tracker(tracking: dict) -> Optional[Tracker]:
 
             return RecordedPoseTracker(read_trajectory(tracking["trajectory"]))
         return RecordedPoseTracker()
+    if kind == "model_target":
+        from arkit.recognition.model_target_tracker import ModelTargetCameraTracker
+        from arkit.recognition.model_targets import ModelTarget
+
+        target = ModelTarget.from_opencv_tutorial(tracking["features"], tracking["mesh"],
+                                                  name=tracking.get("name", "object"),
+                                                  units_m=float(tracking.get("units_m", 1.0)),
+                                                  up=str(tracking.get("up", "+z")))
+        return ModelTargetCameraTracker(target)
     raise ArkitError(f"unknown tracking type '{kind}'")

@@ -151,7 +151,8 @@ def test_depth_registration_of_synthetic_object():
                        intr, np.eye(4))
     rng = np.random.default_rng(0)
     depth = np.where(out.depth_m > 0, out.depth_m + rng.normal(0, 0.001, out.depth_m.shape), 0).astype(np.float32)
-    reg = register_model(sample_model_points(obj, 4000), depth_to_points(depth, intr), voxel_m=0.008, seed=0)
+    model, normals = sample_model_points(obj, 4000, return_normals=True)
+    reg = register_model(model, depth_to_points(depth, intr), voxel_m=0.008, seed=0, model_normals=normals)
     T = reg.T_camera_model
     assert rotation_angle_deg(T[:3, :3], T_cm[:3, :3]) < 1.0
     assert np.linalg.norm(T[:3, 3] - T_cm[:3, 3]) < 0.005

@@ -105,3 +105,37 @@ def test_content_follows_marker(tmp_path):
     # without the marker only the world content is drawn
     anchors, items = sf.scene.resolve([])
     assert [a.id for a in anchors] == ["anchor:origin"]
+
+
+def test_model_target_tracking_section(tmp_path):
+    p = write(tmp_path, "tracking:\n  type: model_target\n  mesh: box.ply\n")
+    with pytest.raises(SceneFileError, match="needs 'features'"):
+        load_scene(p)
+    p = write(tmp_path, "tracking:\n  type: model_target\n  features: f.yml\n  mesh: box.ply\n")
+    with pytest.raises(SceneFileError, match=r":3:.*tracking\.features.*not found"):
+        load_scene(p)
+    p = write(tmp_path, "tracking:\n  type: markers\n  mesh: box.ply\n")
+    with pytest.raises(SceneFileError, match="belongs to tracking type 'model_target'"):
+        load_scene(p)
+
+
+def test_shared_paths_resolve_in_the_real_data_folder(tmp_path, monkeypatch):
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "sub" / "calib.yaml").write_text("width: 64\nheight: 48\nfx: 50\nfy: 50\ncx: 32\ncy: 24\n")
+    monkeypatch.setenv("ARKIT_SHARED_DATA", str(tmp_path / "data"))
+    p = write(tmp_path, "intrinsics: shared:sub/calib.yaml\n")
+    assert load_scene(p).intrinsics == str(tmp_path / "data" / "sub" / "calib.yaml")
+    p = write(tmp_path, "intrinsics: shared:sub/missing.yaml\n")
+    with pytest.raises(SceneFileError, match=r":1:.*intrinsics.*does not exist"):
+        load_scene(p)
+
+
+def test_model_target_sample_loads(shared_data):
+    from pathlib import Path
+
+    from arkit.session import Session
+
+    shared_data("opencv_samples_data", "pose_box_tutorial", "cookies_ORB.yml")
+    root = Path(__file__).resolve().parents[2]
+    s = Session.from_scene(root / "samples" / "model_target_box" / "scene.yaml", render=False)
+    assert type(s.tracker).__name__ == "ModelTargetCameraTracker"

@@ -156,6 +156,31 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
     Returns a dict with ``n_keyframes``, ``n_points``, ``n_obs``, ``cost_before``, ``cost_after``,
     ``n_outliers``.
     """
+    problem = prepare_local_ba(m, K, level_sigma2, center_kf, n_local, bf, fixed_kf_ids, max_fixed, max_nfev,
+                               chi2, jacobian)
+    if problem is None:
+        return {}
+    return apply_local_ba(m, problem, problem.solve())
+
+
+class LocalBAProblem:
+    """A local bundle adjustment snapshot: built from the map by :func:`prepare_local_ba` (map
+    lock held), solved by :meth:`solve` without touching the map (so a mapping thread can run it
+    while the tracker works) and written back by :func:`apply_local_ba` (map lock held)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def solve(self):
+        """Run the optimiser; returns ``(x, fun, cost, cost_before)``."""
+        return self._solve()
+
+
+def prepare_local_ba(m: Map, K: Intrinsics, level_sigma2: np.ndarray, center_kf: KeyFrame | None = None,
+                     n_local: int = 10, bf: float = 0.0, fixed_kf_ids=(), max_fixed: int = 10,
+                     max_nfev: int = 15, chi2: float = 5.991, jacobian: str = "analytic"):
+    """Snapshot the local BA problem around ``center_kf`` (see :func:`local_bundle_adjustment`);
+    None when there is nothing to optimise."""
     from scipy.optimize import least_squares
     from scipy.sparse import lil_matrix
 
@@ -167,11 +192,11 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
         pids = center_kf.point_ids[center_kf.point_ids >= 0]
         local = [center_kf] + [k for k in m.covisible_keyframes(pids, n_local + 1) if k.id != center_kf.id][:n_local]
     if not local:
-        return {}
+        return None
     point_ids = np.unique(np.concatenate([k.point_ids[k.point_ids >= 0] for k in local]))
     point_ids = point_ids[m.alive[point_ids]]
     if len(point_ids) == 0:
-        return {}
+        return None
     local_set = {k.id for k in local}
     fixed = [k for k in m.covisible_keyframes(point_ids, len(m.keyframes)) if k.id not in local_set][:max_fixed]
     first_id = m.keyframes[0].id
@@ -179,7 +204,7 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
     free = [k for k in local if k.id not in fixed_ids]
     all_kfs = free + [k for k in local if k.id in fixed_ids] + fixed
     if not free:
-        return {}
+        return None
     n_free = len(free)
     pidx = -np.ones(m.n_points, np.int64)
     pidx[point_ids] = np.arange(len(point_ids))
@@ -262,29 +287,44 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
         cc = np.concatenate([c_pose.ravel(), c_pt.ravel()])
         return csr_matrix((data, (rr, cc)), shape=(n_res, n_par))
 
-    x0 = np.concatenate([np.zeros(6 * n_free), X0.ravel()])
-    r0 = residuals(x0)
-    if jacobian == "analytic":
-        res = least_squares(residuals, x0, jac=jac, method="trf", loss="huber", f_scale=np.sqrt(chi2),
-                            max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
-    else:
-        S = lil_matrix((n_res, n_par), dtype=np.int8)
-        rows = np.arange(n_obs)
-        for k in range(nres):
-            rr = rows * nres + k
-            for j in range(6):
-                S[rr[free_obs], cols_pose[free_obs, j]] = 1
-            for j in range(3):
-                S[rr, cols_pt[:, j]] = 1
-        res = least_squares(residuals, x0, jac_sparsity=S.tocsr(), method="trf", loss="huber",
-                            f_scale=np.sqrt(chi2), max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
-    R, t, X = unpack(res.x)
+
+    def _solve():
+        x0 = np.concatenate([np.zeros(6 * n_free), X0.ravel()])
+        r0 = residuals(x0)
+        if jacobian == "analytic":
+            res = least_squares(residuals, x0, jac=jac, method="trf", loss="huber", f_scale=np.sqrt(chi2),
+                                max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
+        else:
+            S = lil_matrix((n_res, n_par), dtype=np.int8)
+            rows = np.arange(n_obs)
+            for k in range(nres):
+                rr = rows * nres + k
+                for j in range(6):
+                    S[rr[free_obs], cols_pose[free_obs, j]] = 1
+                for j in range(3):
+                    S[rr, cols_pt[:, j]] = 1
+            res = least_squares(residuals, x0, jac_sparsity=S.tocsr(), method="trf", loss="huber",
+                                f_scale=np.sqrt(chi2), max_nfev=max_nfev, x_scale="jac", tr_solver="lsmr")
+        return res.x, res.fun, float(res.cost), float(0.5 * (r0 ** 2).sum())
+
+    return LocalBAProblem(free=free, all_kfs=all_kfs, point_ids=point_ids, cam=cam, pt=pt, nres=nres, chi2=chi2,
+                          n_free=n_free, n_obs=n_obs, unpack=unpack, _solve=_solve)
+
+
+def apply_local_ba(m: Map, p: LocalBAProblem, solution) -> dict:
+    """Write a solved :class:`LocalBAProblem` back: keyframe poses, positions of the points still
+    alive, and removal of observations still above the chi-square threshold."""
+    x, fun, cost, cost_before = solution
+    free, all_kfs, point_ids, cam, pt, nres, chi2 = p.free, p.all_kfs, p.point_ids, p.cam, p.pt, p.nres, p.chi2
+    n_free, n_obs, unpack = p.n_free, p.n_obs, p.unpack
+    R, t, X = unpack(x)
     for i, kf in enumerate(free):
         T_cw = np.eye(4)
         T_cw[:3, :3], T_cw[:3, 3] = R[i], t[i]
         kf.T_world_camera = invert(T_cw)
-    m.positions[point_ids] = X
-    r = res.fun.reshape(n_obs, nres)
+    alive = m.alive[point_ids]  # the tracker may have culled some meanwhile
+    m.positions[point_ids[alive]] = X[alive]
+    r = fun.reshape(n_obs, nres)
     bad = (r * r).sum(1) > (7.815 if nres == 3 else chi2)
     Xc = np.einsum("nij,nj->ni", R[cam], X[pt]) + t[cam]
     bad |= Xc[:, 2] <= 0
@@ -300,4 +340,4 @@ def local_bundle_adjustment(m: Map, K: Intrinsics, level_sigma2: np.ndarray, cen
     orphan = point_ids[counts[point_ids] == 0]
     m.remove_points(orphan)
     return {"n_keyframes": n_free, "n_points": len(point_ids), "n_obs": n_obs,
-            "cost_before": float(0.5 * (r0 ** 2).sum()), "cost_after": float(res.cost), "n_outliers": n_out}
+            "cost_before": cost_before, "cost_after": cost, "n_outliers": n_out}

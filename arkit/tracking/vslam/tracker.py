@@ -18,6 +18,7 @@ World frame: the first keyframe's camera (OpenCV axes). Monocular maps have arbi
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,10 +67,21 @@ class VisualTrackerConfig:
         Covisible keyframes whose points form the local map.
     local_ba : bool
         Run local bundle adjustment on each new keyframe.
+    async_mapping : bool
+        Run that bundle adjustment in a background thread (:class:`MappingWorker`) instead of
+        inside :meth:`VisualTracker.track`; tracking then costs only the per-frame work, and
+        results depend slightly on thread timing. Call :meth:`VisualTracker.close` when done.
     reinit_after_lost_frames : int
         RGB-D: after this many consecutive frames that neither track nor relocalise, start new
         map points from the current frame's depth at the last known pose (state LIMITED,
         reason "re-initialised after N lost frames"); 0 disables it.
+    max_step_m : float
+        RGB-D: a tracked pose more than this far from the previous one is rejected (state LOST,
+        relocalisation follows); 0 disables the check.
+    weak_frame_inliers, weak_search_radius_px : int, float
+        A frame with fewer inliers searches the local map again with this wider window.
+    depth_window_px : int
+        Window in which keypoint depth must be smooth (see ``features.sample_depth``).
     seed : int
         Seed of every RANSAC.
     """
@@ -87,9 +99,11 @@ class VisualTrackerConfig:
     local_keyframes: int = 10
     max_frames_between_keyframes: int = 30
     depth_window_px: int = 7
+    max_step_m: float = 0.05
     weak_frame_inliers: int = 150
     weak_search_radius_px: float = 10.0
     local_ba: bool = True
+    async_mapping: bool = False
     reinit_after_lost_frames: int = 10
     seed: int = 0
 
@@ -109,10 +123,14 @@ class VisualTracker(Tracker):
         c = self.config
         self.extractor = OrbExtractor(n_features=c.n_features, n_levels=c.n_levels, depth_window_px=c.depth_window_px)
         self.relocalizer = Relocalizer(seed=c.seed)
+        self._lock = threading.RLock()
+        self._mapper = None
         self.reset()
 
     # -- public ---------------------------------------------------------------------------------
     def reset(self) -> None:
+        if self._mapper is not None:
+            self._mapper.wait_idle()
         self.map = Map()
         self.state = TrackingState.NOT_INITIALIZED
         self.reason = "waiting for the first frame"
@@ -125,6 +143,7 @@ class VisualTracker(Tracker):
         self._ref_feats = None                   # monocular initialisation reference
         self._ref_frame = None
         self._frames_since_kf = 0
+        self._kf_ref_inliers = 0
         self._lost_frames = 0
         self.n_inliers = 0
         self._prev_gray = None     # last frame's image, to detect repeated frames
@@ -139,7 +158,26 @@ class VisualTracker(Tracker):
 
     def save_map(self, path):
         """Save the map (points and keyframes) to ``.npz``; returns the path written."""
-        return self.map.save(path)
+        self.wait_for_mapping()
+        with self._lock:
+            return self.map.save(path)
+
+    def wait_for_mapping(self) -> None:
+        """Block until background bundle adjustment (``async_mapping``) has caught up."""
+        if self._mapper is not None:
+            self._mapper.wait_idle()
+
+    def close(self) -> None:
+        """Stop the background mapping thread, if any (the tracker stays usable, synchronously
+        mapping from then on only if ``async_mapping`` is off; otherwise a new thread starts)."""
+        if self._mapper is not None:
+            self._mapper.close()
+            self._mapper = None
+
+    @property
+    def mapping_cpu_s(self) -> float:
+        """CPU seconds spent by the background mapping thread so far (0 without one)."""
+        return self._mapper.cpu_s if self._mapper is not None else 0.0
 
     def load_map(self, path, mode: str = "rgbd") -> None:
         """Replace the map with a saved one; the next frames relocalise against it (state LOST
@@ -153,6 +191,10 @@ class VisualTracker(Tracker):
 
     def track(self, frame: Frame) -> TrackerOutput:
         """Estimate the camera pose of ``frame``; never raises on unusable images."""
+        with self._lock:
+            return self._track_locked(frame)
+
+    def _track_locked(self, frame: Frame) -> TrackerOutput:
         if self._K is None:
             self._K = frame.intrinsics.undistorted()
         elif frame.intrinsics.size != self._K.size:
@@ -339,6 +381,10 @@ class VisualTracker(Tracker):
         if n < c.min_limited_inliers:
             return self._lost(f"too few matches ({n})")
         T_wc = invert(T_cw)
+        if self._mode == "rgbd" and c.max_step_m > 0 and not relocalised:
+            step_m = float(np.linalg.norm(T_wc[:3, 3] - self._T_wc_last[:3, 3]))
+            if step_m > c.max_step_m:  # metric map: a jump no hand-held camera makes in one frame
+                return self._lost(f"implausible jump of {step_m * 100:.1f} cm in one frame ({n} matches)")
         self._set_last(T_wc, kp_all, pid_all, reset_velocity=relocalised)
         self._frames_since_kf += 1
         self._maybe_insert_keyframe(frame, feats, kp_all, pid_all, local_kfs)
@@ -398,13 +444,11 @@ class VisualTracker(Tracker):
         c, m = self.config, self.map
         if self._stale_depth:  # depth not taken with this image: no keyframe from it
             return
-        ref = m.keyframes[-1]
-        rp = ref.point_ids[ref.point_ids >= 0]
-        rp = rp[m.alive[rp]]
-        # reference: the keyframe's points seen by several keyframes (ORB-SLAM's nRefMatches);
-        # counting single-view depth points too would call for a keyframe almost every frame
-        min_obs = 2
-        n_ref = int((m.observation_counts()[rp] >= min_obs).sum()) if len(m.keyframes) > 1 else len(rp)
+        # reference: the most inliers any frame had since the last keyframe (that keyframe's
+        # points included); a keyframe when tracking fell well below it. Counting all the
+        # keyframe's points instead (many are never re-observed) asked for one almost every frame
+        self._kf_ref_inliers = max(self._kf_ref_inliers, len(pid))
+        n_ref = self._kf_ref_inliers
         n_tracked = len(pid)
         rgbd = self._mode == "rgbd"
         close = (feats.depth_m > 0.1) & (feats.depth_m < 3.0)
@@ -427,11 +471,20 @@ class VisualTracker(Tracker):
             local_mapping.triangulate_from_neighbours(m, kf, self._K, nbs, self.extractor.level_sigma2)
         local_mapping.cull_points(m, kf.id)
         if c.local_ba:
-            local_mapping.local_bundle_adjustment(m, self._K, self.extractor.level_sigma2, center_kf=kf,
-                                                  n_local=c.local_keyframes if rgbd else 5, bf=self._bf,
-                                                  max_nfev=15 if rgbd else 8)
-            self._T_wc_last = kf.T_world_camera.copy()
+            args = (m, self._K, self.extractor.level_sigma2)
+            kw = dict(center_kf=kf, n_local=c.local_keyframes if rgbd else 5, bf=self._bf, max_nfev=15 if rgbd else 8)
+            if c.async_mapping:
+                if self._mapper is None:
+                    from arkit.tracking.vslam.mapping_worker import MappingWorker
+
+                    self._mapper = MappingWorker(self._lock)
+                self._mapper.request(lambda: local_mapping.prepare_local_ba(*args, **kw),
+                                     lambda problem, sol: local_mapping.apply_local_ba(m, problem, sol))
+            else:
+                local_mapping.local_bundle_adjustment(*args, **kw)
+                self._T_wc_last = kf.T_world_camera.copy()
         self._frames_since_kf = 0
+        self._kf_ref_inliers = 0
 
 
 def _undistorted_gray(frame: Frame, K_ideal) -> np.ndarray:
