@@ -383,7 +383,8 @@ class VisualTracker(Tracker):
         T_wc = invert(T_cw)
         if self._mode == "rgbd" and c.max_step_m > 0 and not relocalised:
             step_m = float(np.linalg.norm(T_wc[:3, 3] - self._T_wc_last[:3, 3]))
-            if step_m > c.max_step_m:  # metric map: a jump no hand-held camera makes in one frame
+            if step_m > c.max_step_m:  # metric map: a jump no hand-held camera makes in one frame;
+                # relocalising from the next frame on recovers better than trusting the motion model
                 return self._lost(f"implausible jump of {step_m * 100:.1f} cm in one frame ({n} matches)")
         self._set_last(T_wc, kp_all, pid_all, reset_velocity=relocalised)
         self._frames_since_kf += 1
