@@ -48,11 +48,14 @@ class Session:
         Multisampling for the GL renderer.
     occlusion : bool
         Hide overlays behind real geometry when frames carry depth.
+    debug_planes : bool
+        Draw the tracked planes (translucent polygons with labels) over the composited image
+        (:func:`arkit.render.debug_planes.draw_planes`).
     """
 
     def __init__(self, tracker: Optional[Tracker] = None, scene: Optional[Scene] = None, *,
                  managers: Sequence[TrackableManager] = (), render: bool = True, renderer_backend: str = "auto", samples: int = 4,
-                 occlusion: bool = True, ambient: float = 0.45):
+                 occlusion: bool = True, ambient: float = 0.45, debug_planes: bool = False):
         self.tracker = tracker
         self.managers = list(managers)
         self.scene = scene if scene is not None else Scene()
@@ -61,6 +64,10 @@ class Session:
         self.samples = samples
         self.occlusion = occlusion
         self.ambient = ambient
+        self.debug_planes = debug_planes
+        from arkit.scene.placement import Placement
+
+        self.placement = Placement()
         self._renderer = None
         self._renderer_size = None
         self._last_camera = CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no frame yet")
@@ -76,7 +83,8 @@ class Session:
         sf = scene_file if isinstance(scene_file, SceneFile) else load_scene(scene_file)
         r = sf.render
         kwargs = dict(render=r.get("enabled", True), renderer_backend=r.get("backend", "auto"),
-                      samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45))
+                      samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45),
+                      debug_planes=r.get("debug_planes", False))
         kwargs.update(overrides)
         managers = []
         if sf.planes.get("enabled", False):
@@ -133,6 +141,7 @@ class Session:
                 occluder = mo.occluder_mask if occluder is None else np.maximum(occluder, mo.occluder_mask)
             timings[manager.name] = (time.perf_counter() - tm) * 1e3
         t1 = time.perf_counter()
+        self.placement.update(self.scene, trackables, frame.intrinsics, camera)  # pending raycast anchors
         anchors, items = self.scene.resolve(trackables)
         t2 = time.perf_counter()
         timings["scene"] = (t2 - t1) * 1e3
@@ -153,6 +162,12 @@ class Session:
                                   occluder_mask=occluder if self.occlusion else None)
                 image.setflags(write=False)
                 timings["composite"] = (time.perf_counter() - t3) * 1e3
+            if self.debug_planes and camera.is_tracking:
+                from arkit.render.debug_planes import draw_planes
+
+                image = draw_planes(image, [t for t in trackables if t.kind == "plane"], frame.intrinsics,
+                                    camera.T_world_camera)
+                image.setflags(write=False)
         self._last_result = FrameResult(
             index=frame.index, timestamp_s=frame.timestamp_s, intrinsics=frame.intrinsics, camera=camera,
             trackables=tuple(trackables), changes=merge_changes(changes), anchors=anchors, image=image,

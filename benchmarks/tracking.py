@@ -8,10 +8,16 @@
    whose per-step translation is scaled by the ground-truth step length (it cannot know scale
    otherwise); both evaluated with ATE RMSE after Sim(3) alignment.
 
+3. RGB-D on a synthetic sequence (``arkit.synthetic`` recipe ``textured_room``, exact depth and
+   poses; ``--synthetic``), arkit only.
+
 Speed: milliseconds per frame of the tracking call only (frames are decoded beforehand), both
 methods in the same process, one after the other. The machine is shared, so compare ratios.
+arkit rows also give the CPU time of the tracking thread alone (``time.thread_time``) and, with
+``async_mapping``, the CPU the background local-mapping thread spent per frame.
 
-Run: ``.venv/bin/python benchmarks/tracking.py [--frames N] [--no-kitti] [--no-open3d] [--no-rgbd]``
+Run: ``.venv/bin/python benchmarks/tracking.py [--frames N] [--no-kitti] [--no-open3d] [--no-rgbd]
+[--no-async] [--synthetic]``
 """
 
 from __future__ import annotations
@@ -33,14 +39,26 @@ def run_arkit(frames, mode: str, **cfg):
     from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
 
     tracker = VisualTracker(VisualTrackerConfig(mode=mode, **cfg))
-    poses, states, times = [], [], []
+    poses, states, times, thread_s = [], [], [], 0.0
     for f in frames:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, h0 = time.perf_counter(), time.process_time(), time.thread_time()
         out = tracker.track(f)
+        thread_s += time.thread_time() - h0
         times.append((time.perf_counter() - t0, time.process_time() - c0))
         poses.append(out.camera.T_world_camera.copy())
         states.append(out.camera.tracking_state.value)
+    tracker.wait_for_mapping()
+    tracker.thread_ms = 1000 * thread_s / len(frames)          # tracking thread CPU per frame
+    tracker.mapping_ms = 1000 * tracker.mapping_cpu_s / len(frames)
+    tracker.close()
     return np.array(poses), states, np.array(times), tracker
+
+
+def arkit_extra(states, tracker) -> str:
+    counts = {s: states.count(s) for s in sorted(set(states))}
+    return (f"tracking thread {tracker.thread_ms:.1f} ms CPU ({1000 / max(tracker.thread_ms, 1e-9):.0f} FPS), "
+            f"mapping thread {tracker.mapping_ms:.1f} ms CPU/frame, states {counts}, "
+            f"{len(tracker.map.keyframes)} keyframes, {len(tracker.map)} points")
 
 
 def run_open3d_rgbd(frames):
@@ -118,7 +136,7 @@ def line(name, res, times, extra=""):
     return ms
 
 
-def bench_rgbd(n_frames: int, with_open3d: bool):
+def bench_rgbd(n_frames: int, with_open3d: bool, with_async: bool = True):
     from arkit.io.readers.sevenscenes import SevenScenesSource
 
     folder = shared_data_path("sevenscenes_redkitchen_a")
@@ -131,15 +149,34 @@ def bench_rgbd(n_frames: int, with_open3d: bool):
     print(f"RGB-D: 7-Scenes RedKitchen, {len(frames)} frames {frames[0].width}x{frames[0].height}, SE(3)-aligned ATE")
     poses, states, t_ark, tracker = run_arkit(frames, "rgbd")
     res = ate_of(poses, gt, ts, "se3")
-    counts = {s: states.count(s) for s in sorted(set(states))}
-    ms_a = line("arkit VisualTracker (rgbd)", res, t_ark,
-                f"states {counts}, {len(tracker.map.keyframes)} keyframes, {len(tracker.map)} points")
+    ms_a = line("arkit VisualTracker (rgbd)", res, t_ark, arkit_extra(states, tracker))
+    if with_async:
+        poses, states, t_as, tracker = run_arkit(frames, "rgbd", async_mapping=True)
+        line("arkit VisualTracker (rgbd, async BA)", ate_of(poses, gt, ts, "se3"), t_as, arkit_extra(states, tracker))
     if with_open3d:
         p_o3d, t_o3d, n_fail = run_open3d_rgbd(frames)
         res_o = ate_of(p_o3d, gt, ts, "se3")
         ms_o = line("Open3D RGB-D odometry (hybrid)", res_o, t_o3d, f"{n_fail} failed steps")
         print(f"  ratio arkit/Open3D: ATE {res.rmse_m / res_o.rmse_m:.2f}x, time {ms_a / ms_o:.2f}x "
               f"(speed-up {ms_o / ms_a:.2f}x)")
+
+
+def bench_synthetic(n_frames: int = 120):
+    import tempfile
+
+    from arkit.io.tum_rgbd import TumRgbdSource
+    from arkit.synthetic import generate_sequence
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        folder = generate_sequence("textured_room", os.path.join(tmp, "room"), num_frames=n_frames, width=640, height=480)
+        frames = list(TumRgbdSource(folder))
+        print(f"RGB-D synthetic textured_room, {len(frames)} frames 640x480 (rendered in "
+              f"{time.perf_counter() - t0:.0f} s), SE(3)-aligned ATE")
+    gt = np.array([f.T_world_camera_recorded for f in frames])
+    ts = np.array([f.timestamp_s for f in frames])
+    poses, states, t_ark, tracker = run_arkit(frames, "rgbd")
+    line("arkit VisualTracker (rgbd)", ate_of(poses, gt, ts, "se3"), t_ark, arkit_extra(states, tracker))
 
 
 def bench_mono(with_reference: bool):
@@ -178,11 +215,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-kitti", action="store_true")
     ap.add_argument("--no-open3d", action="store_true")
     ap.add_argument("--no-rgbd", action="store_true")
+    ap.add_argument("--no-async", action="store_true", help="skip the async-mapping arkit row")
+    ap.add_argument("--synthetic", action="store_true", help="also render and track textured_room (120 frames)")
     args = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} (shared machine: compare ratios)")
     if not args.no_rgbd:
-        bench_rgbd(args.frames, not args.no_open3d)
+        bench_rgbd(args.frames, not args.no_open3d, not args.no_async)
+    if args.synthetic:
+        bench_synthetic()
     if not args.no_kitti:
         bench_mono(True)
     return 0

@@ -403,21 +403,28 @@ def _moment_sums(X, Y, Z, w=None) -> np.ndarray:
 
     Second moments are accumulated about each cell's mean (float32 products of small numbers)
     and shifted back in float64, so the covariance keeps sub-millimetre precision."""
-    S = np.empty((Z.shape[0], 10))
-    v = (Z > 0).astype(np.float32) if w is None else w
-    if w is not None:
+    N, cs2 = Z.shape
+    S = np.empty((N, 10))
+    ones = np.ones(cs2, np.float32)
+    if w is None:
+        v = (Z > 0).astype(np.float32)
+    else:
+        v = w
         X, Y, Z = X * w, Y * w, Z * w
-    n = v.sum(1, dtype=np.float64)
-    nz = np.maximum(n, 1.0)
+    # row sums as float32 matrix-vector products (BLAS, several times faster than ndarray.sum
+    # with a float64 accumulator); their rounding cancels in the covariance, see below
+    n = (v @ ones).astype(np.float64)
     S[:, 0] = n
-    S[:, 1] = X.sum(1, dtype=np.float64)
-    S[:, 2] = Y.sum(1, dtype=np.float64)
-    S[:, 3] = Z.sum(1, dtype=np.float64)
+    S[:, 1] = X @ ones
+    S[:, 2] = Y @ ones
+    S[:, 3] = Z @ ones
+    nz = np.maximum(n, 1.0)
     mu = (S[:, 1:4] / nz[:, None]).astype(np.float32)
-    Xc = (X - mu[:, 0:1]) * v
-    Yc = (Y - mu[:, 1:2]) * v
-    Zc = (Z - mu[:, 2:3]) * v
-    c = np.empty((Z.shape[0], 6))
+    tmp = np.empty_like(Z)
+    Xc = np.subtract(X, np.multiply(v, mu[:, 0:1], out=tmp))
+    Yc = np.subtract(Y, np.multiply(v, mu[:, 1:2], out=tmp))
+    Zc = np.subtract(Z, np.multiply(v, mu[:, 2:3], out=tmp))
+    c = np.empty((N, 6))
     c[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
     c[:, 1] = np.einsum("ij,ij->i", Xc, Yc)
     c[:, 2] = np.einsum("ij,ij->i", Xc, Zc)

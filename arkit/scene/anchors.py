@@ -38,6 +38,12 @@ class AnchorBinding:
     show_when_paused : bool
         Keep drawing content at the trackable's last known pose while it is not seen
         (ARKit/ARCore behaviour for static trackables). STOPPED trackables are never drawn.
+    raycast_uv : (2,) float, optional
+        A pending raycast placement: the pixel as fractions of the image width and height
+        (``(0.5, 0.5)`` = centre). Resolves to nothing until
+        :class:`arkit.scene.placement.Placement` pins it to the plane it hits.
+    alignment : {"any", "horizontal", "vertical"}
+        With ``raycast_uv``: which planes the ray may hit.
     """
 
     trackable_id: Optional[str] = None
@@ -46,10 +52,16 @@ class AnchorBinding:
     T_trackable_anchor: np.ndarray = field(default_factory=lambda: np.eye(4))
     show_when_paused: bool = True
     label: Optional[str] = None
+    raycast_uv: Optional[tuple] = None
+    alignment: str = "any"
 
     def __post_init__(self):
-        if sum(x is not None for x in (self.trackable_id, self.kind, self.T_world_anchor)) > 1:
-            raise ValueError("an anchor binding follows a trackable id, a kind, or a world pose - not several")
+        if sum(x is not None for x in (self.trackable_id, self.kind, self.T_world_anchor, self.raycast_uv)) > 1:
+            raise ValueError("an anchor binding follows a trackable id, a kind, a world pose or a raycast - not several")
+        if self.alignment not in ("any", "horizontal", "vertical"):
+            raise ValueError(f"raycast alignment must be 'any', 'horizontal' or 'vertical', got {self.alignment!r}")
+        if self.raycast_uv is not None:
+            object.__setattr__(self, "raycast_uv", tuple(float(x) for x in self.raycast_uv))
         object.__setattr__(self, "T_trackable_anchor", as_transform(self.T_trackable_anchor, "anchor offset"))
         if self.T_world_anchor is not None:
             object.__setattr__(self, "T_world_anchor", as_transform(self.T_world_anchor, "world anchor"))
@@ -60,6 +72,8 @@ class AnchorBinding:
 
     @property
     def describe(self) -> str:
+        if self.raycast_uv is not None:
+            return f"a raycast from {self.raycast_uv} ({self.alignment} planes)"
         if self.trackable_id:
             return self.trackable_id
         if self.kind and self.label:
@@ -70,6 +84,8 @@ class AnchorBinding:
 
     def resolve(self, trackables: Iterable, name: str) -> list:
         """Anchors for this frame: list of :class:`arkit.core.Anchor` (possibly empty)."""
+        if self.raycast_uv is not None:  # pending placement: nothing to draw yet
+            return []
         if self.trackable_id is None and self.kind is None:
             T = self.T_world_anchor if self.T_world_anchor is not None else np.eye(4)
             return [Anchor(f"anchor:{name}", T, None, TrackableState.TRACKING)]

@@ -51,12 +51,15 @@ MAP_KEYS = {"board": dict, "markers": list, "single": int}
 BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,
               "separation_m": NUMBER, "square_length_m": NUMBER, "first_id": int, "dictionary": str}
 MAP_MARKER_KEYS = {"id": int, "size_m": NUMBER, "position_m": list, "rotation_deg": list}
-RENDER_KEYS = {"enabled": bool, "backend": str, "samples": int, "occlusion": bool, "ambient": NUMBER}
+RENDER_KEYS = {"enabled": bool, "backend": str, "samples": int, "occlusion": bool, "ambient": NUMBER,
+               "debug_planes": bool}
 SHAPE_KEYS = ("box", "sphere", "axes", "label", "model")
 CONTENT_KEYS = {"name": str, "anchor": (str, dict), "box": (list, NUMBER), "sphere": NUMBER, "axes": NUMBER,
                 "label": str, "model": str, "color": (list, str), "position_m": list, "rotation_deg": list,
                 "scale": (list, NUMBER), "opacity": NUMBER, "label_height_m": NUMBER,
-                "show_when_paused": bool, "children": list, "unlit": bool}
+                "show_when_paused": bool, "children": list, "unlit": bool, "shadow": (bool, dict)}
+SHADOW_KEYS = {"radius_m": NUMBER, "opacity": NUMBER}
+RAYCAST_ALIGNMENTS = ("horizontal", "vertical", "any")
 
 
 @dataclass
@@ -304,8 +307,11 @@ def _parse_anchor(ctx: _Ctx, a: Any, key: str):
     if a is None or a == "world":
         return AnchorBinding.world()
     if isinstance(a, dict):
-        allowed = {"marker": int, "trackable": str, "kind": str, "plane": str, "position_m": list, "rotation_deg": list}
+        allowed = {"marker": int, "trackable": str, "kind": str, "plane": str, "position_m": list, "rotation_deg": list,
+                   "raycast": (str, list), "alignment": str}
         ctx.check(a, key, allowed, "anchor")
+        if "raycast" in a or "alignment" in a:
+            return _parse_raycast_anchor(ctx, a, key)
         if "plane" in a:
             labels = ("floor", "wall", "table", "ceiling", "seat")
             if a["plane"] not in labels:
@@ -322,6 +328,48 @@ def _parse_anchor(ctx: _Ctx, a: Any, key: str):
     if isinstance(a, str) and ":" in a and all(a.split(":", 1)):
         return a
     raise ctx.error(key, f"anchor must be 'world', '<kind>:<id>' (e.g. 'marker:3'), 'kind:<kind>' or a mapping; got {a!r}")
+
+
+def _parse_raycast_anchor(ctx: _Ctx, a: dict, key: str):
+    """``{raycast: center | [u, v], alignment: horizontal | vertical | any}``; ``u, v`` are fractions
+    of the image width and height (0..1)."""
+    from arkit.scene.anchors import AnchorBinding
+
+    if "raycast" not in a:
+        raise ctx.error(f"{key}.alignment", "'alignment' belongs to a raycast anchor; add 'raycast: center' or 'raycast: [u, v]'")
+    other = [k for k in a if k not in ("raycast", "alignment")]
+    if other:
+        raise ctx.error(f"{key}.{other[0]}", f"a raycast anchor takes only 'raycast' and 'alignment', not '{other[0]}'")
+    r = a["raycast"]
+    if r == "center":
+        uv = (0.5, 0.5)
+    elif isinstance(r, list):
+        uv = tuple(ctx.vector(r, f"{key}.raycast", 2))
+        if not all(0.0 <= x <= 1.0 for x in uv):
+            raise ctx.error(f"{key}.raycast", f"raycast [u, v] are fractions of the image width and height (0..1), got {r!r}")
+    else:
+        raise ctx.error(f"{key}.raycast", f"raycast must be 'center' or [u, v] (fractions of the image size, 0..1), got {r!r}")
+    alignment = a.get("alignment", "any")
+    if alignment not in RAYCAST_ALIGNMENTS:
+        raise ctx.error(f"{key}.alignment", f"unknown alignment '{alignment}' (use {', '.join(RAYCAST_ALIGNMENTS)})")
+    return AnchorBinding(raycast_uv=uv, alignment=alignment)
+
+
+def _parse_shadow(ctx: _Ctx, node, v: Any, key: str) -> None:
+    """``shadow: true`` or ``shadow: {radius_m, opacity}``: a soft contact shadow under the content."""
+    from arkit.scene.shadows import add_contact_shadow
+
+    if v is False:
+        return
+    opts = {} if v is True else ctx.check(v, key, SHADOW_KEYS, "shadow")
+    if "radius_m" in opts and not opts["radius_m"] > 0:
+        raise ctx.error(f"{key}.radius_m", f"must be positive (metres), got {opts['radius_m']!r}")
+    if "opacity" in opts and not 0 <= opts["opacity"] <= 1:
+        raise ctx.error(f"{key}.opacity", f"must be between 0 and 1, got {opts['opacity']!r}")
+    try:
+        add_contact_shadow(node, opts.get("radius_m"), float(opts.get("opacity", 0.6)))
+    except ValueError as e:
+        raise ctx.error(key, str(e)) from None
 
 
 def _local_transform(ctx: _Ctx, item: dict, key: str, scale_allowed: bool = True) -> np.ndarray:
@@ -380,6 +428,10 @@ def _parse_content(ctx: _Ctx, item: Any, key: str, base_dir: Path, default_name:
     for j, child in enumerate(item.get("children", [])):
         _, cnode = _parse_content(ctx, child, f"{key}.children[{j}]", base_dir, f"{name}.child{j}")
         node.add_child(cnode)
+    if "shadow" in item:
+        if ".children[" in key:
+            raise ctx.error(f"{key}.shadow", "'shadow' goes on a top-level content entry (it lies on the anchor's surface)")
+        _parse_shadow(ctx, node, item["shadow"], f"{key}.shadow")
     if isinstance(binding, str) or binding is None:
         from arkit.scene.graph import _as_binding
 
