@@ -8,6 +8,8 @@ errors of both on analytic depth images with Kinect-like noise.
 
     .venv/bin/python benchmarks/planes.py                    # speed + accuracy
     .venv/bin/python benchmarks/planes.py --figures docs/planes/   # also write overlay PNGs
+    PYTHONPATH=/tmp/old .venv/bin/python benchmarks/planes.py --baseline oldplanes.depth_extractor
+        # also time another copy of the extractor module (e.g. before a change), interleaved
 
 The real frames come from ``../shared/data`` (or ``$ARKIT_SHARED_DATA``); missing folders are skipped.
 """
@@ -224,6 +226,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per frame (median taken)")
     ap.add_argument("--no-open3d", action="store_true", help="skip the Open3D reference")
     ap.add_argument("--figures", metavar="DIR", help="write one overlay PNG per real frame into DIR")
+    ap.add_argument("--baseline", metavar="MODULE",
+                    help="importable copy of arkit.planes.depth_extractor to time against (same run)")
     args = ap.parse_args(argv)
     import cv2
 
@@ -245,9 +249,31 @@ def main(argv=None):
     if frames:
         for f in frames:                                  # warm-up (scipy import, ray tables)
             arkit_run(f)
-        wa, ca = time_per_frame(arkit_run, frames, args.repeats)
+        if args.baseline:
+            import importlib
+
+            base = importlib.import_module(args.baseline)
+            base._clock = time.process_time
+            base_ex = {}
+
+            def base_run(f):
+                if f[3] not in base_ex:
+                    base_ex[f[3]] = base.DepthPlaneExtractor(f[3])
+                return base_ex[f[3]](f[2])
+
+            for f in frames:
+                base_run(f)
+            # alternate the two, frame by frame, so both see the same machine load
+            both = [time_per_frame(g, [f], args.repeats) for f in frames for g in (arkit_run, base_run)]
+            wa, ca = np.mean(both[0::2], axis=0)
+            wb, cb = np.mean(both[1::2], axis=0)
+        else:
+            wa, ca = time_per_frame(arkit_run, frames, args.repeats)
         print(f"\n{'640x480, one core':22s} {'wall ms/frame':>14s} {'CPU ms/frame':>13s} {'FPS (CPU)':>10s}")
         print(f"{'arkit depth planes':22s} {wa:14.2f} {ca:13.2f} {1e3 / ca:10.1f}")
+        if args.baseline:
+            print(f"{'baseline':22s} {wb:14.2f} {cb:13.2f} {1e3 / cb:10.1f}   ({args.baseline}; "
+                  f"arkit takes {ca / cb:.2f}x its CPU time)")
         if not args.no_open3d:
             wo, co = time_per_frame(lambda f: open3d_planes(f[2], f[3]), frames, max(1, args.repeats // 2))
             print(f"{'open3d RANSAC loop':22s} {wo:14.2f} {co:13.2f} {1e3 / co:10.1f}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arkit.planes.plane_fit import covariance_from_moments, fit_planes_from_moments
+from arkit.planes.plane_fit import fit_planes_from_moments, mean_cov6_from_moments, quadratic_form6
 
 
 def dilated_pairs(own, R, grid):
@@ -42,8 +42,8 @@ def dilated_pairs(own, R, grid):
 
 def mse_to_planes(S, nrm, off) -> np.ndarray:
     """Mean squared distance (N,) of point sets with moment sums S (N, 10) to planes (N, 3), (N,)."""
-    mu, C = covariance_from_moments(S)
-    return np.einsum("ni,nij,nj->n", nrm, C, nrm) + (np.einsum("ij,ij->i", nrm, mu) + off) ** 2
+    mu, c6 = mean_cov6_from_moments(S)
+    return quadratic_form6(c6, nrm) + (np.einsum("ij,ij->i", nrm, mu) + off) ** 2
 
 
 def expected_noise2(S, p) -> np.ndarray:
@@ -173,14 +173,15 @@ def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarra
         return reg
     L = np.full((Hc + 4, Wc + 4), -1)
     L[2:-2, 2:-2] = reg.reshape(Hc, Wc)
-    keys = []
     A = L[2:-2, 2:-2]
-    for dy, dx in [(0, 1), (0, 2)] + [(dy, dx) for dy in (1, 2) for dx in range(-2, 3)]:
-        B = L[2 + dy:Hc + 2 + dy, 2 + dx:Wc + 2 + dx]
-        ok = (A >= 0) & (B >= 0) & (A != B)
-        a, b = A[ok], B[ok]
-        keys.append(np.minimum(a, b) * R + np.maximum(a, b))
-    keys = np.unique(np.concatenate(keys))
+    # the 12 forward offsets of a 5x5 window (every unordered cell pair once), stacked
+    B = np.stack([L[2 + dy:Hc + 2 + dy, 2 + dx:Wc + 2 + dx]
+                  for dy, dx in [(0, 1), (0, 2)] + [(dy, dx) for dy in (1, 2) for dx in range(-2, 3)]])
+    A = np.broadcast_to(A, B.shape)
+    ok = (B >= 0) & (A != B)
+    ok &= A >= 0
+    a, b = A[ok], B[ok]
+    keys = np.unique(np.minimum(a, b) * R + np.maximum(a, b))
     if len(keys) == 0:
         return reg
     i, j = np.divmod(keys, R)

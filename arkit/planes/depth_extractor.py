@@ -264,10 +264,13 @@ class DepthPlaneExtractor:
 
         # 1. cell moments --------------------------------------------------------------------
         Z = self._to_cells(depth_m.astype(np.float32, copy=False))   # a copy, cell-major
-        if not np.isfinite(Z.sum(dtype=np.float64)):                 # NaN, inf, negative: invalid
+        lo, hi = float(Z.min()), float(Z.max())                       # NaN, inf, negative: invalid
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             np.nan_to_num(Z, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        np.maximum(Z, 0.0, out=Z)
-        sub = Z[::7, ::3]
+            lo = float(Z.min())
+        if lo < 0:
+            np.maximum(Z, 0.0, out=Z)
+        sub = Z[::11, ::7]                                            # ~4000 samples
         sub = sub[sub > 0]
         if len(sub) == 0:
             sub = Z[Z > 0]
@@ -282,7 +285,8 @@ class DepthPlaneExtractor:
         X = self._rx * Z
         Y = self._ry * Z
         cs2 = Z.shape[1]
-        S = _moment_sums(X, Y, Z)                         # (Ncell, 10) float64
+        S = _moment_sums(X, Y, Z, overwrite_xy=True)      # (Ncell, 10) float64; X, Y are scratch now
+        del X, Y
         n = S[:, 0]
         t1 = _clock()
 
@@ -318,24 +322,26 @@ class DepthPlaneExtractor:
         pc, pr = dilated_pairs(own, R, self.grid)                 # (cell, region), sorted by cell
         cover = np.bincount(pc, minlength=Z.shape[0])
         whole = (own[pc] == pr) & (cover[pc] == 1)
-        label = np.full(Z.shape, -1, np.int16)
         wc, wr = pc[whole], pr[whole]
-        label[wc] = np.where(Z[wc] > 0, wr[:, None].astype(np.int16), np.int16(-1))
         pc, pr = pc[~whole], pr[~whole]
         nR = np.array([r[1] for r in regions], np.float32)
         oR = np.array([r[2] for r in regions], np.float32)
         Zp = Z[pc]
+        new_cell = np.r_[True, pc[1:] != pc[:-1]] if len(pc) else np.zeros(0, bool)
+        starts = np.flatnonzero(new_cell)
+        group = np.cumsum(new_cell) - 1
+        # 1 / threshold once per cell (several pairs share a cell); inf on invalid pixels
+        Zu = Z[pc[starts]]
+        inv_thr = _cell_sigma(Zu, p)
+        np.reciprocal(inv_thr, out=inv_thr)
+        inv_thr[Zu <= 0] = np.inf
         ratio = self._rx[pc] * nR[pr, 0:1]
         ratio += self._ry[pc] * nR[pr, 1:2]
         ratio += nR[pr, 2:3]
         ratio *= Zp
         ratio += oR[pr, None]
         np.abs(ratio, out=ratio)
-        ratio /= _cell_sigma(Zp, p)
-        ratio[Zp <= 0] = np.inf
-        new_cell = np.r_[True, pc[1:] != pc[:-1]] if len(pc) else np.zeros(0, bool)
-        starts = np.flatnonzero(new_cell)
-        group = np.cumsum(new_cell) - 1
+        ratio *= inv_thr[group]
         if len(pc):
             # per cell, the closest region below threshold; pairs are sorted by cell, so the
             # j-th pair of every cell is handled at once (j < number of regions reaching a cell)
@@ -349,7 +355,6 @@ class DepthPlaneExtractor:
                 better = rj < best[g]
                 best[g] = np.where(better, rj, best[g])
                 lab_hit[g] = np.where(better & (rj < 1.0), pr[rows, None].astype(np.int16), lab_hit[g])
-            label[pc[starts]] = lab_hit
         t4 = _clock()
 
         # 5. refit each region with its inlier pixels --------------------------------------
@@ -364,16 +369,20 @@ class DepthPlaneExtractor:
             SR += region_sums(S[pc[full]], pr[full], R)
             if len(part):
                 q = pc[part]
-                SR += region_sums(_moment_sums(X[q], Y[q], Zp[part], inl[part].astype(np.float32)), pr[part], R)
+                Zq = Zp[part]
+                shift = S[q, 1:4] / np.maximum(n[q], 1.0)[:, None]      # centre on the cell's mean
+                SR += region_sums(_moment_sums(self._rx[q] * Zq, self._ry[q] * Zq, Zq, inl[part].astype(np.float32),
+                                               overwrite_xy=True, shift=shift), pr[part], R)
         keep = np.flatnonzero(tot >= p.min_inliers_px)
         keep = keep[np.argsort(-tot[keep], kind="stable")]
         t5 = _clock()
-        if len(keep) == R and np.array_equal(keep, np.arange(R)):
-            lab = label
-        else:
-            remap = np.full(R + 1, -1, np.int16)
-            remap[keep] = np.arange(len(keep), dtype=np.int16)
-            lab = remap[label]                                     # label -1 indexes the final -1
+        # the label image is written once, with the final plane numbers (remap[-1] = -1)
+        remap = np.full(R + 1, -1, np.int16)
+        remap[keep] = np.arange(len(keep), dtype=np.int16)
+        lab = np.full(Z.shape, -1, np.int16)
+        lab[wc] = np.where(Z[wc] > 0, remap[wr][:, None], np.int16(-1))
+        if len(pc):
+            lab[pc[starts]] = remap[lab_hit]
         labels_img = self._from_cells(lab, -1)
         labels_img.setflags(write=False)
         planes = []
@@ -396,34 +405,48 @@ def extract_planes(depth_m: np.ndarray, intrinsics: Intrinsics, params: DepthPla
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _moment_sums(X, Y, Z, w=None) -> np.ndarray:
+def _moment_sums(X, Y, Z, w=None, overwrite_xy=False, shift=None) -> np.ndarray:
     """Per-cell sums [n, x, y, z, xx, xy, xz, yy, yz, zz] (Ncell, 10) float64 from cell-major arrays.
 
     ``w`` (Ncell, cs*cs) float32 0/1 selects the pixels (default: valid depth, Z > 0).
+    ``overwrite_xy=True`` lets the function use ``X`` and ``Y`` as scratch (saves two copies).
+    ``shift`` (Ncell, 3), a point near each cell's selected points (e.g. the mean of all its
+    pixels), saves the pass that computes the exact means.
 
     Second moments are accumulated about each cell's mean (float32 products of small numbers)
     and shifted back in float64, so the covariance keeps sub-millimetre precision."""
     N, cs2 = Z.shape
     S = np.empty((N, 10))
     ones = np.ones(cs2, np.float32)
-    if w is None:
-        v = (Z > 0).astype(np.float32)
-    else:
-        v = w
-        X, Y, Z = X * w, Y * w, Z * w
+    v = (Z > 0).astype(np.float32) if w is None else w
     # row sums as float32 matrix-vector products (BLAS, several times faster than ndarray.sum
     # with a float64 accumulator); their rounding cancels in the covariance, see below
     n = (v @ ones).astype(np.float64)
     S[:, 0] = n
-    S[:, 1] = X @ ones
-    S[:, 2] = Y @ ones
-    S[:, 3] = Z @ ones
-    nz = np.maximum(n, 1.0)
-    mu = (S[:, 1:4] / nz[:, None]).astype(np.float32)
-    tmp = np.empty_like(Z)
-    Xc = np.subtract(X, np.multiply(v, mu[:, 0:1], out=tmp))
-    Yc = np.subtract(Y, np.multiply(v, mu[:, 1:2], out=tmp))
-    Zc = np.subtract(Z, np.multiply(v, mu[:, 2:3], out=tmp))
+    if shift is None:
+        if w is not None:
+            X, Y, Z = X * w, Y * w, Z * w
+            overwrite_xy = True
+        S[:, 1] = X @ ones
+        S[:, 2] = Y @ ones
+        S[:, 3] = Z @ ones
+        mu = (S[:, 1:4] / np.maximum(n, 1.0)[:, None]).astype(np.float32)
+    else:
+        mu = np.asarray(shift, np.float32)
+    # centre in place: (a - m) * v  (invalid / unselected pixels become exactly 0)
+    if not overwrite_xy:
+        X, Y = X.copy(), Y.copy()
+    Xc = np.subtract(X, mu[:, 0:1], out=X)
+    Xc *= v
+    Yc = np.subtract(Y, mu[:, 1:2], out=Y)
+    Yc *= v
+    Zc = np.subtract(Z, mu[:, 2:3], out=Z if (w is not None and shift is None) else None)
+    Zc *= v
+    if shift is not None:                 # first sums = sums about the shift + n * shift
+        S[:, 1] = Xc @ ones
+        S[:, 2] = Yc @ ones
+        S[:, 3] = Zc @ ones
+        S[:, 1:4] += n[:, None] * mu
     c = np.empty((N, 6))
     c[:, 0] = np.einsum("ij,ij->i", Xc, Xc)
     c[:, 1] = np.einsum("ij,ij->i", Xc, Yc)
@@ -440,5 +463,9 @@ def _moment_sums(X, Y, Z, w=None) -> np.ndarray:
 
 def _cell_sigma(Z, p: DepthPlaneParams) -> np.ndarray:
     """Per-pixel inlier threshold ``inlier_factor * sigma(z)`` (cell-major float32)."""
-    z = np.maximum(Z, np.float32(p.noise_z0_m)) - np.float32(p.noise_z0_m)
-    return np.float32(p.inlier_factor) * (np.float32(p.noise_a_m) + np.float32(p.noise_b_per_m) * z * z)
+    s = np.maximum(Z, np.float32(p.noise_z0_m))
+    s -= np.float32(p.noise_z0_m)
+    s *= s
+    s *= np.float32(p.inlier_factor * p.noise_b_per_m)
+    s += np.float32(p.inlier_factor * p.noise_a_m)
+    return s

@@ -38,6 +38,30 @@ def covariance_from_moments(S) -> tuple:
 _SYM = np.array([4, 5, 6, 5, 7, 8, 6, 8, 9])
 
 
+#: Index pairs (i, j) of the 6 unique entries [xx, xy, xz, yy, yz, zz] of a 3x3 covariance.
+_I6 = np.array([0, 0, 0, 1, 1, 2])
+_J6 = np.array([0, 1, 2, 1, 2, 2])
+#: Weight of each unique entry in a quadratic form ``n^T C n`` (off-diagonals count twice).
+_W6 = np.array([1.0, 2.0, 2.0, 1.0, 2.0, 1.0])
+
+
+def mean_cov6_from_moments(S) -> tuple:
+    """Means (N, 3) and unique covariance entries (N, 6) ``[xx, xy, xz, yy, yz, zz]`` float64.
+
+    Same numbers as :func:`covariance_from_moments` without building the (N, 3, 3) matrices."""
+    S = np.asarray(S, dtype=np.float64).reshape(-1, 10)
+    n = np.maximum(S[:, 0], 1e-12)[:, None]
+    mu = S[:, 1:4] / n
+    c6 = S[:, 4:10] / n
+    c6 -= mu[:, _I6] * mu[:, _J6]
+    return mu, c6
+
+
+def quadratic_form6(c6, v) -> np.ndarray:
+    """``v^T C v`` (N,) for covariances given by their unique entries c6 (N, 6) and vectors v (N, 3)."""
+    return np.einsum("nk,nk->n", c6, v[:, _I6] * v[:, _J6] * _W6)
+
+
 def eigh_smallest_3x3(C):
     """Eigenvalues (ascending) and the smallest eigenvalue's eigenvector of symmetric 3x3 matrices.
 
@@ -57,36 +81,47 @@ def eigh_smallest_3x3(C):
     v : (N, 3) float64
         Unit eigenvector of ``w[:, 0]``.
     """
-    C = np.asarray(C, np.float64)
-    a, b, c = C[:, 0, 0], C[:, 1, 1], C[:, 2, 2]
-    d, e, f = C[:, 0, 1], C[:, 0, 2], C[:, 1, 2]
-    q = (a + b + c) / 3.0
+    C = np.asarray(C, np.float64).reshape(-1, 9)
+    return _eigh_smallest6(C[:, [0, 1, 2, 4, 5, 8]])
+
+
+def _eigh_smallest6(c6):
+    """:func:`eigh_smallest_3x3` on unique entries c6 (N, 6) ``[xx, xy, xz, yy, yz, zz]``."""
+    N = len(c6)
+    q = (c6[:, 0] + c6[:, 3] + c6[:, 5]) / 3.0
+    a, d, e, b, f, c = (c6 - q[:, None] * _DIAG6).T            # diagonal shifted by q
     p1 = d * d + e * e + f * f
-    p2 = (a - q) ** 2 + (b - q) ** 2 + (c - q) ** 2 + 2.0 * p1
-    p = np.sqrt(p2 / 6.0)
+    p = np.sqrt((a * a + b * b + c * c + 2.0 * p1) / 6.0)
     ps = np.where(p > 0, p, 1.0)
-    A, B, Cc = (a - q) / ps, (b - q) / ps, (c - q) / ps
-    D, E, F = d / ps, e / ps, f / ps
-    r = 0.5 * (A * (B * Cc - F * F) - D * (D * Cc - F * E) + E * (D * F - B * E))
+    # half the determinant of (C - q I) / p
+    r = 0.5 * (a * (b * c - f * f) - d * (d * c - f * e) + e * (d * f - b * e)) / (ps * ps * ps)
     phi = np.arccos(np.clip(r, -1.0, 1.0)) / 3.0
     l_max = q + 2.0 * p * np.cos(phi)
     l_min = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
-    l_mid = 3.0 * q - l_max - l_min
-    w = np.stack([l_min, l_mid, l_max], 1)
+    w = np.stack([l_min, 3.0 * q - l_max - l_min, l_max], 1)
     # rows of M = C - l_min I: (a', d, e), (d, b', f), (e, f, c'); v is orthogonal to all three
-    a_, b_, c_ = a - l_min, b - l_min, c - l_min
-    cand = np.empty((len(C), 3, 3))
-    cand[:, 0] = np.stack([d * f - e * b_, e * d - a_ * f, a_ * b_ - d * d], 1)     # r0 x r1
-    cand[:, 1] = np.stack([d * c_ - e * f, e * e - a_ * c_, a_ * f - d * e], 1)     # r0 x r2
-    cand[:, 2] = np.stack([b_ * c_ - f * f, f * e - d * c_, d * f - b_ * e], 1)     # r1 x r2
+    s = q - l_min
+    a_, b_, c_ = a + s, b + s, c + s
+    cand = np.stack([d * f - e * b_, e * d - a_ * f, a_ * b_ - d * d,         # r0 x r1
+                     d * c_ - e * f, e * e - a_ * c_, a_ * f - d * e,         # r0 x r2
+                     b_ * c_ - f * f, f * e - d * c_, d * f - b_ * e], 1).reshape(N, 3, 3)
     norms = np.einsum("nkj,nkj->nk", cand, cand)
     best = np.argmax(norms, axis=1)
-    idx = np.arange(len(C))
+    idx = np.arange(N)
     v = cand[idx, best]
     nv = np.sqrt(norms[idx, best])
     degenerate = nv < 1e-300
     v = np.where(degenerate[:, None], np.array([0.0, 0.0, 1.0]), v / np.where(degenerate, 1.0, nv)[:, None])
     return w, v
+
+
+_DIAG6 = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+
+
+#: Batches smaller than this go to :func:`numpy.linalg.eigh` (less overhead on a few matrices).
+_LAPACK_BELOW = 32
+#: Unique covariance entries -> row-major 3x3.
+_FULL9 = np.array([0, 1, 2, 1, 3, 4, 2, 4, 5])
 
 
 def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
@@ -112,11 +147,11 @@ def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
         Ascending eigenvalues of the covariance; ``eigenvalues[:, 0]`` is the mean squared
         point-to-plane distance.
     """
-    mu, C = covariance_from_moments(S)
-    if len(C) >= 32:
-        w, nrm = eigh_smallest_3x3(C)
+    mu, c6 = mean_cov6_from_moments(S)
+    if len(c6) >= _LAPACK_BELOW:
+        w, nrm = _eigh_smallest6(c6)
     else:                                     # LAPACK has less overhead on a few matrices
-        w, V = np.linalg.eigh(C)
+        w, V = np.linalg.eigh(c6[:, _FULL9].reshape(-1, 3, 3))
         nrm = V[:, :, 0]
     if reference_normals is not None:
         ref = np.broadcast_to(np.asarray(reference_normals, np.float64), nrm.shape)

@@ -77,7 +77,8 @@ def draw_planes(image_rgb: np.ndarray, planes: Iterable, intrinsics: Intrinsics,
     fill_alpha : float
         Opacity of the fill colour in [0, 1].
     labels : bool
-        Write ``label id alignment`` at each plane's projected centre.
+        Write ``label id alignment`` at each plane's projected centre; largest planes (on screen)
+        first, a label that would overlap one already written is left out.
     near_m : float
         Near clipping depth in metres.
 
@@ -126,13 +127,14 @@ def draw_planes(image_rgb: np.ndarray, planes: Iterable, intrinsics: Intrinsics,
                 c = intrinsics.project(centre_c[None])[0]
             else:
                 c = uv.mean(axis=0)
-            texts.append((c, _plane_text(pl), color))
-    for c, text, color in texts:  # labels last, so fills never cover them
-        _put_label(img, text, c, color)
+            texts.append((int(sel.sum()), c, _plane_text(pl), color))
+    boxes = []
+    for _, c, text, color in sorted(texts, key=lambda t: -t[0]):  # labels last: fills never cover them
+        _put_label(img, text, c, color, boxes)
     return img
 
 
-def _put_label(img: np.ndarray, text: str, centre_px, color) -> None:
+def _put_label(img: np.ndarray, text: str, centre_px, color, taken: list) -> None:
     import cv2
 
     h, w = img.shape[:2]
@@ -142,5 +144,9 @@ def _put_label(img: np.ndarray, text: str, centre_px, color) -> None:
     y = int(round(centre_px[1] + th / 2))
     if x > w or y < 0 or x + tw < 0 or y - th > h:
         return
+    box = (x - 2, y - th - 2, x + tw + 2, y + base)
+    if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+        return
+    taken.append(box)
     cv2.rectangle(img, (x - 2, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), -1)
     cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)

@@ -82,8 +82,20 @@ def facing_pose(T_world_hit: np.ndarray, camera_position_world: np.ndarray) -> n
 class Placement:
     """Turns pending raycast bindings of a scene into plane-following bindings.
 
-    Stateless apart from the scene it edits; one instance per session.
+    One instance per session. It remembers the world pose of the content it placed, so when the
+    plane it follows is merged into another plane or dropped by the plane manager, the content is
+    re-homed (keeping its world pose) on a coplanar live plane, or else left world-fixed.
+
+    Parameters
+    ----------
+    rehome_distance_m : float
+        A live plane is coplanar with the lost one when the content's point lies within this
+        distance of it and the normals agree within ~10 degrees.
     """
+
+    def __init__(self, rehome_distance_m: float = 0.05):
+        self.rehome_distance_m = float(rehome_distance_m)
+        self._placed = {}  # node name -> (plane id, last T_world_anchor)
 
     def update(self, scene, trackables: Iterable, intrinsics, camera) -> list:
         """Resolve the pending raycasts of ``scene`` on this frame and re-home content whose plane
@@ -107,7 +119,7 @@ class Placement:
         """
         bound = scene._bound  # (AnchorBinding, SceneNode) pairs, replaced in place
         planes = {t.id: t for t in trackables if t.kind == "plane"}
-        self._follow_merges(bound, planes)
+        self._rehome(bound, planes)
         pending = [i for i, (b, _) in enumerate(bound) if b.raycast_uv is not None]
         if not pending or not camera.is_tracking or not planes:
             return []
@@ -130,18 +142,43 @@ class Placement:
             bound[i] = (AnchorBinding(trackable_id=hit.trackable_id, T_trackable_anchor=T_plane_anchor,
                                       show_when_paused=binding.show_when_paused), node)
             log.info("placed '%s' on %s at %s", node.name, hit.trackable_id, np.round(hit.point_world, 3).tolist())
+            self._placed[node.name] = (hit.trackable_id, T_world_anchor)
             placed.append(node.name)
         return placed
 
-    @staticmethod
-    def _follow_merges(bound: list, planes: dict) -> None:
-        """Content pinned to a plane that another plane absorbed moves to the absorbing plane,
-        keeping its world pose."""
+    def _rehome(self, bound: list, planes: dict) -> None:
+        """Keep placed content alive when its plane is merged into another or disappears."""
         for i, (b, node) in enumerate(bound):
-            t = planes.get(b.trackable_id) if b.trackable_id else None
+            rec = self._placed.get(node.name)
+            if rec is None or b.trackable_id != rec[0]:
+                continue
+            t = planes.get(b.trackable_id)
+            if t is not None and getattr(t, "subsumed_by", None) is None and getattr(t.state, "value", t.state) != "STOPPED":
+                self._placed[node.name] = (t.id, t.T_world_local @ b.T_trackable_anchor)
+                continue
+            T_world_anchor = t.T_world_local @ b.T_trackable_anchor if t is not None else rec[1]
             new = planes.get(getattr(t, "subsumed_by", None) or "") if t is not None else None
             if new is None:
+                new = self._coplanar(T_world_anchor, planes.values())
+            if new is None:
+                bound[i] = (AnchorBinding.world(T_world_anchor), node)
+                self._placed.pop(node.name)
+                log.info("'%s': plane %s lost, content stays world-fixed", node.name, b.trackable_id)
                 continue
-            T_world_anchor = t.T_world_local @ b.T_trackable_anchor
-            bound[i] = (replace(b, trackable_id=new.id,
-                                T_trackable_anchor=invert(new.T_world_local) @ T_world_anchor), node)
+            bound[i] = (replace(b, trackable_id=new.id, T_trackable_anchor=invert(new.T_world_local) @ T_world_anchor), node)
+            self._placed[node.name] = (new.id, T_world_anchor)
+            log.info("'%s': moved from %s to %s", node.name, b.trackable_id, new.id)
+
+    def _coplanar(self, T_world_anchor: np.ndarray, planes):
+        p, n = T_world_anchor[:3, 3], T_world_anchor[:3, 1]
+        best, best_d = None, self.rehome_distance_m
+        for pl in planes:
+            if getattr(pl, "subsumed_by", None) is not None or getattr(pl.state, "value", pl.state) == "STOPPED":
+                continue
+            T = pl.T_world_local
+            if float(T[:3, 1] @ n) < 0.985:
+                continue
+            d = abs(float(T[:3, 1] @ (p - T[:3, 3])))
+            if d <= best_d:
+                best, best_d = pl, d
+        return best

@@ -16,6 +16,19 @@ Example (``samples/marker_cube/scene.yaml``)::
         position_m: [0, 0.03, 0]
         color: [230, 60, 50]
 
+Content on detected planes (``planes: {enabled: true}``)::
+
+    render: {debug_planes: true}         # draw the tracked planes over the output
+    content:
+      - name: box
+        anchor: {raycast: center, alignment: horizontal}   # or raycast: [u, v] (fractions 0..1)
+        box: 0.2
+        position_m: [0, 0.1, 0]
+        shadow: true                     # or {radius_m: 0.15, opacity: 0.6}
+      - name: sign
+        anchor: {plane: wall}            # the largest plane labelled wall
+        label: hello
+
 Every error names the file, the line and the key (:class:`arkit.core.errors.SceneFileError`).
 """
 

@@ -19,8 +19,8 @@ SHADOW_LIFT_M = 0.001
 
 
 def radial_gradient_rgba(size_px: int = 64, opacity: float = 0.6) -> np.ndarray:
-    """A black RGBA texture whose alpha falls from ``opacity`` at the centre to 0 at the
-    inscribed circle (smooth falloff, ``(1 - r^2)^2``).
+    """A black RGBA texture whose alpha is ``opacity`` within 30 % of the radius and falls
+    smoothly (smoothstep) to 0 at the inscribed circle.
 
     Returns
     -------
@@ -30,7 +30,8 @@ def radial_gradient_rgba(size_px: int = 64, opacity: float = 0.6) -> np.ndarray:
         raise ValueError(f"shadow opacity must be in [0, 1], got {opacity}")
     c = (np.arange(size_px, dtype=np.float64) + 0.5) / size_px * 2.0 - 1.0
     r2 = c[None, :] ** 2 + c[:, None] ** 2
-    alpha = np.clip(1.0 - r2, 0.0, 1.0) ** 2 * opacity
+    t = np.clip((np.sqrt(r2) - 0.3) / 0.7, 0.0, 1.0)
+    alpha = (1.0 - t * t * (3.0 - 2.0 * t)) * opacity
     tex = np.zeros((size_px, size_px, 4), np.uint8)
     tex[..., 3] = np.round(alpha * 255.0).astype(np.uint8)
     return tex
@@ -67,7 +68,7 @@ def footprint_xz(meshes_with_poses: Iterable[Tuple[MeshData, np.ndarray]]) -> Op
 
 
 def add_contact_shadow(node, radius_m: Optional[float] = None, opacity: float = 0.6, *,
-                       margin: float = 1.2):
+                       margin: float = 2.0):
     """Give a root content node a contact shadow lying on its anchor's surface.
 
     The shadow is a child of ``node`` posed at ``y = SHADOW_LIFT_M`` in the *anchor* frame (so it

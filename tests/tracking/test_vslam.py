@@ -193,3 +193,33 @@ def test_monocular_two_view_initialisation_and_tracking():
     res = _ate([est[i] for i in tracked], sel, "sim3")
     path_len = np.linalg.norm(sel[-1].T_world_camera_recorded[:3, 3] - sel[0].T_world_camera_recorded[:3, 3])
     assert res.rmse_m < 0.05 * path_len
+
+
+def test_repeated_and_stale_depth_frames(rgbd_frames):
+    """A re-sent image keeps the previous pose and state; a frame whose depth is the previous
+    frame's (out of sync) is tracked without it and still lands on the ground truth."""
+    fr = list(rgbd_frames[:8])
+    dup = Frame(100, fr[4].timestamp_s + 0.01, fr[4].image_rgb, K, fr[4].depth_m, fr[4].T_world_camera_recorded)
+    stale = Frame(101, fr[5].timestamp_s, fr[5].image_rgb, K, fr[4].depth_m, fr[5].T_world_camera_recorded)
+    seq = fr[:5] + [dup, stale] + fr[6:]
+    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, local_ba=False))
+    outs = [tracker.track(f) for f in seq]
+    assert outs[5].camera.tracking_state == outs[4].camera.tracking_state == TrackingState.TRACKING
+    np.testing.assert_array_equal(outs[5].camera.T_world_camera, outs[4].camera.T_world_camera)
+    assert outs[6].camera.tracking_state == TrackingState.TRACKING
+    T0 = fr[0].T_world_camera_recorded
+    for o, f in zip(outs, seq):
+        T_gt = invert(T0) @ f.T_world_camera_recorded
+        assert np.linalg.norm(o.camera.T_world_camera[:3, 3] - T_gt[:3, 3]) < 0.015
+
+
+def test_async_mapping_tracks_synthetic_scene(rgbd_frames):
+    tracker = VisualTracker(VisualTrackerConfig(mode="rgbd", n_features=600, async_mapping=True))
+    try:
+        outs = [tracker.track(f) for f in rgbd_frames]
+        tracker.wait_for_mapping()
+        assert all(o.camera.tracking_state == TrackingState.TRACKING for o in outs)
+        assert _ate([o.camera.T_world_camera for o in outs], rgbd_frames, "se3").rmse_m < 0.006
+        assert tracker.mapping_cpu_s >= 0.0 and len(tracker.map.keyframes) >= 1
+    finally:
+        tracker.close()

@@ -1,7 +1,10 @@
 """Keyframe decision, new map points (from depth or by triangulation), point culling and
 local bundle adjustment (``scipy.optimize.least_squares`` with a sparse Jacobian).
 
-Runs synchronously inside :meth:`VisualTracker.track` whenever a keyframe is inserted.
+Runs inside :meth:`VisualTracker.track` whenever a keyframe is inserted, or, with
+``VisualTrackerConfig(async_mapping=True)``, the bundle adjustment runs in a background thread
+(:mod:`arkit.tracking.vslam.mapping_worker`) through :func:`prepare_local_ba` /
+:meth:`LocalBAProblem.solve` / :func:`apply_local_ba`.
 """
 
 from __future__ import annotations

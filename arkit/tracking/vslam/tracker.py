@@ -10,7 +10,16 @@ States (``arkit.core.TrackingState``)::
 Per frame: ORB features (grid-bucketed) -> constant-velocity prediction -> search by projection
 of the last frame's points -> motion-only optimisation -> search by projection of the local map
 (points of the keyframes covisible with the frame) -> optimisation -> keyframe decision ->
-(keyframe) new points from depth or triangulation, culling, local bundle adjustment.
+(keyframe) new points from depth or triangulation, culling, local bundle adjustment (in the
+tracking call, or in a background thread with ``async_mapping``).
+
+RGB-D safeguards for real recordings: an image identical to the previous one (a re-sent frame)
+returns the previous output unchanged; a depth image identical to the previous one (depth out
+of sync with colour) is ignored for that frame, which then makes no keyframe; a weak frame
+(fewer than ``weak_frame_inliers``) searches the local map again with a wider window; a pose
+that jumps more than ``max_step_m`` in one frame is rejected (LOST, then relocalisation).
+Keyframes: when the inliers fall below 75% (RGB-D; 90% mono) of the most any frame had since
+the last keyframe, after ``max_frames_between_keyframes``, or when few close points are tracked.
 World frame: the first keyframe's camera (OpenCV axes). Monocular maps have arbitrary scale
 (median depth of the first two-view map = 1).
 """
@@ -384,8 +393,11 @@ class VisualTracker(Tracker):
         if self._mode == "rgbd" and c.max_step_m > 0 and not relocalised:
             step_m = float(np.linalg.norm(T_wc[:3, 3] - self._T_wc_last[:3, 3]))
             if step_m > c.max_step_m:  # metric map: a jump no hand-held camera makes in one frame;
-                # relocalising from the next frame on recovers better than trusting the motion model
-                return self._lost(f"implausible jump of {step_m * 100:.1f} cm in one frame ({n} matches)")
+                # relocalise this very frame against the keyframes (LOST if that fails too)
+                log.debug("frame %d: rejected a jump of %.1f cm, relocalising", frame.index, step_m * 100)
+                self._T_wc_prev = None
+                self._last_kp = self._last_pid = np.zeros(0, np.int64)
+                return self._relocalize(frame, feats)
         self._set_last(T_wc, kp_all, pid_all, reset_velocity=relocalised)
         self._frames_since_kf += 1
         self._maybe_insert_keyframe(frame, feats, kp_all, pid_all, local_kfs)
