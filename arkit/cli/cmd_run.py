@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--show", action="store_true", help="show frames in a window (when a display exists)")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
     p.add_argument("--renderer", choices=("auto", "gl", "software"), help="override the scene's renderer backend")
+    p.add_argument("--debug-planes", action="store_true", help="draw detected plane polygons and labels")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         uri = str(resolve_data_path(uri, sf.path.parent))
     intrinsics = args.intrinsics or (sf.intrinsics if args.source is None else None)
     overrides = {"renderer_backend": args.renderer} if args.renderer else {}
+    if args.debug_planes:
+        overrides["debug_planes"] = True
     session = Session.from_scene(sf, **overrides)
     with open_source(uri, intrinsics=intrinsics) as source, session:
         summary = process(session, source, video_path=args.out, trajectory_path=args.trajectory,
