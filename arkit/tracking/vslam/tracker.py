@@ -18,8 +18,9 @@ returns the previous output unchanged; a depth image identical to the previous o
 of sync with colour) is ignored for that frame, which then makes no keyframe; a weak frame
 (fewer than ``weak_frame_inliers``) searches the local map again with a wider window; a pose
 that jumps more than ``max_step_m`` in one frame is rejected (LOST, then relocalisation).
-Keyframes: when the inliers fall below 75% (RGB-D; 90% mono) of the most any frame had since
-the last keyframe, after ``max_frames_between_keyframes``, or when few close points are tracked.
+Keyframes: when the inliers fall below 75% of the most any frame had since the last keyframe
+(RGB-D; mono: 90% of the last keyframe's points), after ``max_frames_between_keyframes``, or
+(RGB-D) when few close points are tracked.
 World frame: the first keyframe's camera (OpenCV axes). Monocular maps have arbitrary scale
 (median depth of the first two-view map = 1).
 """
@@ -462,6 +463,10 @@ class VisualTracker(Tracker):
         # keyframe's points instead (many are never re-observed) asked for one almost every frame
         self._kf_ref_inliers = max(self._kf_ref_inliers, len(pid))
         n_ref = self._kf_ref_inliers
+        if self._mode != "rgbd":  # monocular: the reference keyframe's points (tuned on KITTI)
+            rp = m.keyframes[-1].point_ids
+            rp = rp[rp >= 0]
+            n_ref = int(m.alive[rp].sum())
         n_tracked = len(pid)
         rgbd = self._mode == "rgbd"
         close = (feats.depth_m > 0.1) & (feats.depth_m < 3.0)
