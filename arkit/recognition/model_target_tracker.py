@@ -39,6 +39,7 @@ from arkit.core.pose import invert, transform_points
 from arkit.core.trackables import CameraState, Trackable, TrackableChanges, TrackableState, TrackingState
 from arkit.recognition.image_targets import to_gray
 from arkit.recognition.model_targets import ModelTarget, select_targets
+from arkit.recognition.target_pose import usac_params
 from arkit.tracking.base import Tracker
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ class ModelTargetTracker:
                 ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, rvec0, tvec0, True, 100, threshold_px,
                                                          0.999, flags=cv2.SOLVEPNP_ITERATIVE)
             else:
-                ok, _, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, params=_usac_params(threshold_px, self.seed))
+                ok, _, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, params=usac_params(threshold_px, self.seed, max_iterations=5000, prosac=True))
         except cv2.error as e:
             log.debug("%s: PnP failed: %s", target.name, e)
             return None
@@ -352,25 +353,6 @@ class ModelTargetTracker:
         self._last = current
         trackables = tuple(current[k] for k in sorted(current))
         return ModelTrackingResult(trackables, TrackableChanges(tuple(added), tuple(updated), ()), tuple(poses), detected)
-
-
-def _usac_params(threshold_px: float, seed: int):
-    """Seeded USAC for detection: PROSAC sampling (matches sorted best first), MAGSAC scoring."""
-    import cv2
-
-    p = cv2.UsacParams()
-    p.threshold = float(threshold_px)
-    p.confidence = 0.999
-    p.maxIterations = 5000
-    p.randomGeneratorState = int(seed)
-    p.sampler = cv2.SAMPLING_PROSAC
-    p.score = cv2.SCORE_METHOD_MAGSAC
-    p.loMethod = cv2.LOCAL_OPTIM_SIGMA
-    p.loIterations = 10
-    p.loSampleSize = 20
-    p.final_polisher = cv2.LSQ_POLISHER
-    p.final_polisher_iterations = 3
-    return p
 
 
 def _pinhole_K(intrinsics: Intrinsics) -> np.ndarray:

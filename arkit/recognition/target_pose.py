@@ -146,15 +146,18 @@ def pose_from_correspondences(points_local, points_px, intrinsics: Intrinsics, T
     return T, rms
 
 
-def _usac_params(threshold_px: float, seed: int):
+def usac_params(threshold_px: float, seed: int, *, max_iterations: int = 2000, prosac: bool = False):
+    """Seeded USAC parameters (MAGSAC scoring, sigma local optimisation, LSQ polish).
+
+    ``prosac=True`` samples matches best first (they must be sorted by quality)."""
     import cv2
 
     p = cv2.UsacParams()
     p.threshold = float(threshold_px)
     p.confidence = 0.999
-    p.maxIterations = 2000
+    p.maxIterations = int(max_iterations)
     p.randomGeneratorState = int(seed)
-    p.sampler = cv2.SAMPLING_UNIFORM
+    p.sampler = cv2.SAMPLING_PROSAC if prosac else cv2.SAMPLING_UNIFORM
     p.score = cv2.SCORE_METHOD_MAGSAC
     p.loMethod = cv2.LOCAL_OPTIM_SIGMA
     p.loIterations = 10
@@ -175,7 +178,7 @@ def robust_homography(src_px, dst_px, threshold_px: float = 4.0, seed: int = 0):
     if len(src) < 4:
         return None, np.zeros(len(src), bool)
     try:
-        H, mask = cv2.findHomography(src, dst, _usac_params(threshold_px, seed))
+        H, mask = cv2.findHomography(src, dst, usac_params(threshold_px, seed))
     except cv2.error:
         return None, np.zeros(len(src), bool)
     if H is None or mask is None:

@@ -7,6 +7,7 @@ One module per responsibility:
 - :mod:`.initializer`     first map from one RGB-D frame or from two monocular views
 - :mod:`.frame_tracking`  motion model, projection search, motion-only pose optimisation
 - :mod:`.local_mapping`   keyframe decision, new points (depth / triangulation), culling, local BA
+- :mod:`.mapping_worker`  background thread running local BA (``async_mapping=True``)
 - :mod:`.relocalization`  keyframe retrieval by descriptor matching + PnP RANSAC
 - :mod:`.tracker`         :class:`VisualTracker`, the explicit tracking state machine
 
