@@ -142,6 +142,9 @@ class Session:
             timings[manager.name] = (time.perf_counter() - tm) * 1e3
         t1 = time.perf_counter()
         self.placement.update(self.scene, trackables, frame.intrinsics, camera)  # pending raycast anchors
+        from arkit.scene.video_texture import advance_video_textures
+
+        advance_video_textures(self.scene, trackables)  # one video frame per session frame
         anchors, items = self.scene.resolve(trackables)
         t2 = time.perf_counter()
         timings["scene"] = (t2 - t1) * 1e3

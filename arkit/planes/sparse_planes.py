@@ -85,12 +85,16 @@ class SparsePlaneDetector:
         Maximum planes per phase.
     refine_iterations : int
         Least-squares refit / re-select rounds after RANSAC.
+    contrast_gap, min_contrast : float
+        A plane must hold at least ``min_contrast`` times as many points as the mean of the two
+        parallel slabs ``contrast_gap * distance_threshold_m`` away (rejects planes that cut
+        obliquely through other structure); hypotheses are scored by the same contrast.
     """
 
     def __init__(self, gravity_up_world=(0.0, 1.0, 0.0), distance_threshold_m: float = 0.02,
                  min_inliers: int = 30, min_inlier_fraction: float = 0.05, prior_angle_deg: float = 10.0,
                  iterations: int = 400, max_horizontal: int = 3, max_vertical: int = 4, max_any: int = 4,
-                 refine_iterations: int = 3):
+                 refine_iterations: int = 3, contrast_gap: float = 3.0, min_contrast: float = 3.0):
         if gravity_up_world is not None:
             up = np.asarray(gravity_up_world, np.float64).reshape(-1)
             if up.shape != (3,) or not np.all(np.isfinite(up)) or np.linalg.norm(up) < 1e-9:
@@ -110,6 +114,8 @@ class SparsePlaneDetector:
         self.iterations = int(iterations)
         self.max_per_phase = {"horizontal": int(max_horizontal), "vertical": int(max_vertical), "any": int(max_any)}
         self.refine_iterations = int(refine_iterations)
+        self.contrast_gap = float(contrast_gap)
+        self.min_contrast = float(min_contrast)
 
     # ------------------------------------------------------------------------------------------
     def detect(self, points_world, seed: int = 0) -> list:
@@ -173,11 +179,18 @@ class SparsePlaneDetector:
         if len(nrm) == 0:
             return None
         off = -np.einsum("ij,ij->i", nrm, a)
-        # score in chunks to bound memory: inlier counts, ties broken by a truncated residual sum
+        # score in chunks to bound memory: MSAC-like support of the slab |d| < thr minus the mean
+        # support of the two parallel slabs at +-gap. A real surface has empty neighbour slabs;
+        # a plane cutting obliquely through other structure (walls, clutter) does not.
+        gap = self.contrast_gap * thr
+
+        def support(d):
+            return np.where(np.abs(d) < thr, 1.0 - (d / thr) ** 2, 0.0).sum(0)
+
         best_score, best = -np.inf, None
         for s in range(0, len(nrm), 64):
-            d = np.abs(Q @ nrm[s:s + 64].T + off[s:s + 64])              # (n_pts, k)
-            score = np.where(d < thr, 1.0 - (d / thr) ** 2, 0.0).sum(0)  # MSAC-like
+            d = Q @ nrm[s:s + 64].T + off[s:s + 64]                    # (n_pts, k)
+            score = support(d) - 0.5 * (support(d - gap) + support(d + gap))
             j = int(np.argmax(score))
             if score[j] > best_score:
                 best_score, best = score[j], s + j
@@ -198,10 +211,31 @@ class SparsePlaneDetector:
             inl = new
         if len(inl) < need:
             return None
+        d = Q @ n + o
+        side = 0.5 * (np.sum(np.abs(d - gap) < thr) + np.sum(np.abs(d + gap) < thr))
+        if len(inl) < self.min_contrast * side:
+            log.debug("sparse plane rejected: %d inliers vs %.1f in neighbour slabs", len(inl), side)
+            return None
         if kind == "horizontal" and n @ self.up < 0:
             n, o = -n, -o
         return SparsePlane(normal=n, offset=float(o), inlier_idx=idx[inl].astype(np.int64),
                            centroid=Q[inl].mean(0), kind=kind)
+
+
+def sparse_manager_params(**overrides):
+    """:class:`~arkit.planes.manager.PlaneManagerParams` suited to sparse points (map points a
+    few centimetres to decimetres apart): coarser outline cells and a wider merge gap.
+
+    Parameters
+    ----------
+    **overrides
+        Any PlaneManagerParams field.
+    """
+    from arkit.planes.manager import PlaneManagerParams
+
+    opts = dict(outline_cell_m=0.15, simplify_m=0.05, merge_gap_m=0.30, match_distance_m=0.05)
+    opts.update(overrides)
+    return PlaneManagerParams(**opts)
 
 
 def update_manager_with_sparse_planes(manager, planes, points_world, state_changes: Optional[TrackableChanges] = None
@@ -216,6 +250,7 @@ def update_manager_with_sparse_planes(manager, planes, points_world, state_chang
     Parameters
     ----------
     manager : PlaneManager
+        Best built with ``PlaneManager(sparse_manager_params())``.
     planes : sequence of SparsePlane
     points_world : (N, 3) float
         The points ``planes`` were detected in.

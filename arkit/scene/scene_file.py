@@ -29,6 +29,15 @@ Content on detected planes (``planes: {enabled: true}``)::
         anchor: {plane: wall}            # the largest plane labelled wall
         label: hello
 
+A video on an image target (``recognition: {image_targets: targets.yaml}``)::
+
+    content:
+      - name: clip
+        anchor: image:poster
+        video: video.mp4                 # one video frame per session frame
+        size_m: [0.3, 0.2]               # optional; default: the target's physical size
+        loop: true                       # default
+
 Every error names the file, the line and the key (:class:`arkit.core.errors.SceneFileError`).
 """
 
@@ -66,11 +75,12 @@ BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m"
 MAP_MARKER_KEYS = {"id": int, "size_m": NUMBER, "position_m": list, "rotation_deg": list}
 RENDER_KEYS = {"enabled": bool, "backend": str, "samples": int, "occlusion": bool, "ambient": NUMBER,
                "debug_planes": bool}
-SHAPE_KEYS = ("box", "sphere", "axes", "label", "model")
+SHAPE_KEYS = ("box", "sphere", "axes", "label", "model", "video")
 CONTENT_KEYS = {"name": str, "anchor": (str, dict), "box": (list, NUMBER), "sphere": NUMBER, "axes": NUMBER,
                 "label": str, "model": str, "color": (list, str), "position_m": list, "rotation_deg": list,
                 "scale": (list, NUMBER), "opacity": NUMBER, "label_height_m": NUMBER,
-                "show_when_paused": bool, "children": list, "unlit": bool, "shadow": (bool, dict)}
+                "show_when_paused": bool, "children": list, "unlit": bool, "shadow": (bool, dict),
+                "video": str, "size_m": list, "loop": bool}
 SHADOW_KEYS = {"radius_m": NUMBER, "opacity": NUMBER}
 RAYCAST_ALIGNMENTS = ("horizontal", "vertical", "any")
 
@@ -385,6 +395,34 @@ def _parse_shadow(ctx: _Ctx, node, v: Any, key: str) -> None:
         raise ctx.error(key, str(e)) from None
 
 
+def _parse_video(ctx: _Ctx, item: dict, key: str, base_dir: Path, name: str, T: np.ndarray):
+    """``video: PATH`` (optional ``size_m: [w, h]``, ``loop: true``): a :class:`VideoNode`."""
+    from arkit.scene.video_texture import VideoNode, VideoTexture
+
+    if "video" not in item:
+        k = "size_m" if "size_m" in item else "loop"
+        raise ctx.error(f"{key}.{k}", f"'{k}' belongs to 'video' content; add 'video: <file>'")
+    if "scale" in item:
+        raise ctx.error(f"{key}.scale", "video content is sized with 'size_m: [width, height]' (metres), not 'scale'")
+    size = None
+    if "size_m" in item:
+        size = ctx.vector(item["size_m"], f"{key}.size_m", 2)
+        if not np.all(size > 0):
+            raise ctx.error(f"{key}.size_m", f"width and height must be positive (metres), got {item['size_m']!r}")
+    try:
+        path = resolve_data_path(item["video"], base_dir)
+    except ArkitError as e:
+        raise ctx.error(f"{key}.video", str(e)) from None
+    if not path.is_file():
+        raise ctx.error(f"{key}.video", f"video file not found: {path}")
+    try:
+        video = VideoTexture(path, loop=item.get("loop", True))
+    except ArkitError as e:
+        raise ctx.error(f"{key}.video", str(e)) from None
+    return VideoNode(name, video, T, size_m=None if size is None else tuple(size),
+                     opacity=float(item.get("opacity", 1.0)))
+
+
 def _local_transform(ctx: _Ctx, item: dict, key: str, scale_allowed: bool = True) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
@@ -437,7 +475,10 @@ def _parse_content(ctx: _Ctx, item: Any, key: str, base_dir: Path, default_name:
         raise ctx.error(f"{key}.{shapes[0]}", str(e)) from None
     T = _local_transform(ctx, item, key)
     meshes = [overlays.scaled(m, scale) for m in meshes] if np.any(np.asarray(scale) != 1.0) else meshes
-    node = SceneNode(str(name), T, meshes, opacity=float(item.get("opacity", 1.0)))
+    if "video" in item or "size_m" in item or "loop" in item:
+        node = _parse_video(ctx, item, key, base_dir, str(name), T)
+    else:
+        node = SceneNode(str(name), T, meshes, opacity=float(item.get("opacity", 1.0)))
     for j, child in enumerate(item.get("children", [])):
         _, cnode = _parse_content(ctx, child, f"{key}.children[{j}]", base_dir, f"{name}.child{j}")
         node.add_child(cnode)
