@@ -210,6 +210,10 @@ class Session:
     def close(self) -> None:
         for manager in self.managers:
             manager.close()
+        for root in self.scene.roots():
+            for node, _ in root.walk(np.eye(4)):
+                if hasattr(node, "close"):
+                    node.close()  # e.g. video textures release their decoders
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
