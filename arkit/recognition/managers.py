@@ -84,6 +84,48 @@ class PeopleOcclusionManager(TrackableManager):
         self._seg.close()
 
 
+class HandManager(TrackableManager):
+    """Hands (``hand:left`` / ``hand:right`` trackables with pinch state) from MediaPipe's HandLandmarker."""
+
+    name = "hands"
+
+    def __init__(self, **options):
+        from arkit.recognition.mediapipe_hands import HandTracker
+
+        self._tracker = HandTracker(**options)
+
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
+        return ManagerOutput(tuple(r.trackables), r.changes)
+
+    def reset(self) -> None:
+        self._tracker.reset()
+
+    def close(self) -> None:
+        self._tracker.close()
+
+
+class PoseManager(TrackableManager):
+    """Body pose (``body:<n>`` trackables, 33 landmarks) from MediaPipe's PoseLandmarker."""
+
+    name = "body_pose"
+
+    def __init__(self, **options):
+        from arkit.recognition.mediapipe_pose import BodyPoseTracker
+
+        self._tracker = BodyPoseTracker(**options)
+
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
+        return ManagerOutput(tuple(r.trackables), r.changes)
+
+    def reset(self) -> None:
+        self._tracker.reset()
+
+    def close(self) -> None:
+        self._tracker.close()
+
+
 def build_recognition_managers(cfg: dict) -> list:
     """Managers for a scene file's validated ``recognition`` section."""
     managers = []
@@ -93,4 +135,8 @@ def build_recognition_managers(cfg: dict) -> list:
         managers.append(FaceManager())
     if cfg.get("people_occlusion"):
         managers.append(PeopleOcclusionManager())
+    if cfg.get("hands"):
+        managers.append(HandManager())
+    if cfg.get("body_pose"):
+        managers.append(PoseManager())
     return managers

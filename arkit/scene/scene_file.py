@@ -62,7 +62,8 @@ NUMBER = (int, float)
 TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
             "render": dict, "planes": dict, "recognition": dict, "content": list}
 PLANES_KEYS = {"enabled": bool}
-RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool}
+RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool, "hands": bool,
+                    "body_pose": bool}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str,
                  "detector_params": dict,
