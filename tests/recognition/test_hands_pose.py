@@ -262,14 +262,92 @@ def legacy_wheel(tmp_path_factory):
         pytest.skip(f"cannot get {models.LEGACY_WHEEL} to pack a hand bundle: {e}")
 
 
-def test_hand_landmarker_loads_from_bundle_packed_from_wheel(legacy_wheel, tmp_path):
-    """Loads and runs (blank frame -> no hands). Not an accuracy test: no hand image is available."""
-    from arkit.recognition.mediapipe_hands import HandTracker
-
-    bundle = tmp_path / "hand_landmarker.task"
+@pytest.fixture(scope="module")
+def hand_bundle(legacy_wheel, tmp_path_factory):
+    """A HandLandmarker ``.task`` bundle packed from the wheel's palm detector + hand landmark model."""
+    bundle = tmp_path_factory.mktemp("hand_bundle") / "hand_landmarker.task"
     with zipfile.ZipFile(legacy_wheel) as zw, zipfile.ZipFile(bundle, "w", zipfile.ZIP_STORED) as zb:
         zb.writestr("hand_detector.tflite", zw.read("mediapipe/modules/palm_detection/palm_detection_full.tflite"))
         zb.writestr("hand_landmarks_detector.tflite", zw.read("mediapipe/modules/hand_landmark/hand_landmark_full.tflite"))
-    with HandTracker(model_path=str(bundle)) as tr:
+    return bundle
+
+
+def test_hand_landmarker_loads_from_bundle_packed_from_wheel(hand_bundle):
+    """Loads and runs: a blank frame has no hands."""
+    from arkit.recognition.mediapipe_hands import HandTracker
+
+    with HandTracker(model_path=str(hand_bundle)) as tr:
         r = tr.process(np.zeros((480, 640, 3), np.uint8), K)
     assert r.trackables == () and r.changes.empty
+
+
+def test_hand_landmarker_finds_real_hands(hand_bundle, shared_data):
+    """box.mp4 (OpenCV sample): a hand holds the box in frames 90 and 420 (checked by eye)."""
+    import cv2
+
+    from arkit.recognition.mediapipe_hands import HandTracker
+
+    video = shared_data("opencv_samples_data", "pose_box_tutorial", "box.mp4")
+    cap = cv2.VideoCapture(str(video))
+    frames = {}
+    for i in range(421):
+        ok, bgr = cap.read()
+        if not ok:
+            pytest.skip(f"cannot read frame {i} of {video}")
+        if i in (90, 420):
+            frames[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    cap.release()
+    with HandTracker(model_path=str(hand_bundle), min_confidence=0.3) as tr:
+        for i, rgb in frames.items():
+            tr.reset()
+            r = tr.process(rgb, K)
+            assert len(r.trackables) == 1, f"frame {i}: {len(r.trackables)} hands"
+            t = r.trackables[0]
+            pts = t.image_points_px
+            assert t.id in ("hand:left", "hand:right") and t.score > 0.3
+            assert np.all((pts >= -20) & (pts <= (660, 500)))
+            # a hand, not a blob: the wrist-to-middle-MCP length is a sane fraction of the image
+            assert 15.0 < np.linalg.norm(pts[9] - pts[0]) < 240.0
+            assert 0.2 < t.T_world_local[2, 3] < 3.0
+
+
+def test_hand_and_pose_managers_with_fake_landmarkers():
+    from arkit.core.frame import Frame
+    from arkit.core.trackables import CameraState, TrackingState
+    from arkit.recognition.managers import HandManager, PoseManager
+
+    T_wc = np.eye(4)
+    T_wc[0, 3] = 2.0
+    cam = CameraState(T_wc, TrackingState.TRACKING)
+    frame = Frame(0, 0.25, np.zeros((480, 640, 3), np.uint8), K)
+    fake = FakeHandLandmarker([[("Left", _mirror(right_palm_px(pinch=True)))]])
+    hm = HandManager(landmarker=fake, running_mode="video")
+    out = hm.update(frame, cam)
+    (t,) = out.trackables
+    assert t.id == "hand:left" and t.pinching and out.changes.added == ("hand:left",)
+    assert fake.calls == [("video", 250)]
+    centre_cam = K.unproject(t.image_points_px[[0, 5, 9, 13, 17]].mean(axis=0)[None])[0] * 0.48
+    assert t.T_world_local[0, 3] == pytest.approx(2.0 + centre_cam[0], rel=1e-9)
+    empty = SimpleNamespace(pose_landmarks=[], pose_world_landmarks=[])
+    pm = PoseManager(landmarker=SimpleNamespace(detect=lambda img: empty, close=lambda: None))
+    assert pm.update(frame, cam).trackables == ()
+    hm.close()
+    pm.close()
+
+
+def test_hand_world_landmarks_drive_pinch_and_orientation():
+    """With world landmarks (metres), pinch and palm normal come from 3-D, not from the image."""
+    from arkit.recognition.mediapipe_hands import HandObservation, HandTracker
+
+    px = right_palm_px(pinch=True)                     # in the image the tips overlap ...
+    world = np.c_[right_palm_px(centre=(0.0, 0.0), scale=0.01), np.zeros(21)]
+    world[8, 2] = -0.06                                # ... but the index tip is 6 cm nearer the camera
+    tr = HandTracker(landmarker=SimpleNamespace(close=lambda: None))
+    (t,) = tr.from_observations([HandObservation(px, "right", 0.9, world)], K).trackables
+    assert not t.pinching and t.pinch_state == "none"
+    # tilt the world hand 40 degrees about the camera x axis: the palm normal follows
+    a = np.deg2rad(40.0)
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    tilted = np.c_[right_palm_px(centre=(0.0, 0.0), scale=0.01), np.zeros(21)] @ Rx.T
+    (t2,) = tr.from_observations([HandObservation(right_palm_px(), "right", 0.9, tilted)], K).trackables
+    assert np.allclose(t2.T_world_local[:3, 1], Rx @ np.array([0.0, 0.0, -1.0]), atol=1e-9)
