@@ -38,7 +38,7 @@ class AnchorBinding:
     show_when_paused : bool
         Keep drawing content at the trackable's last known pose while it is not seen
         (ARKit/ARCore behaviour for static trackables). STOPPED trackables are never drawn.
-    raycast_uv : (2,) float, optional
+    raycast_uv : (2,) float or "pinch", optional
         A pending raycast placement: the pixel as fractions of the image width and height
         (``(0.5, 0.5)`` = centre). Resolves to nothing until
         :class:`arkit.scene.placement.Placement` pins it to the plane it hits.
@@ -60,7 +60,7 @@ class AnchorBinding:
             raise ValueError("an anchor binding follows a trackable id, a kind, a world pose or a raycast - not several")
         if self.alignment not in ("any", "horizontal", "vertical"):
             raise ValueError(f"raycast alignment must be 'any', 'horizontal' or 'vertical', got {self.alignment!r}")
-        if self.raycast_uv is not None:
+        if self.raycast_uv is not None and self.raycast_uv != "pinch":
             object.__setattr__(self, "raycast_uv", tuple(float(x) for x in self.raycast_uv))
         object.__setattr__(self, "T_trackable_anchor", as_transform(self.T_trackable_anchor, "anchor offset"))
         if self.T_world_anchor is not None:

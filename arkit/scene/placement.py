@@ -128,10 +128,18 @@ class Placement:
         live = [p for p in planes.values() if getattr(p, "subsumed_by", None) is None]
         T_wc = camera.T_world_camera
         placed = []
+        pinches = [t.pinch_point_px for t in trackables
+                   if t.kind == "hand" and getattr(t, "pinch_state", None) == "started"
+                   and getattr(t, "pinch_point_px", None) is not None]
         for i in pending:
             binding, node = bound[i]
-            u = binding.raycast_uv[0] * intrinsics.width
-            v = binding.raycast_uv[1] * intrinsics.height
+            if isinstance(binding.raycast_uv, str):  # "pinch": place where a hand starts pinching
+                if not pinches:
+                    continue
+                u, v = (float(x) for x in np.asarray(pinches[0]).reshape(2))
+            else:
+                u = binding.raycast_uv[0] * intrinsics.width
+                v = binding.raycast_uv[1] * intrinsics.height
             candidates = [p for p in live if plane_matches(p, binding.alignment)]
             hits = raycast_pixel(u, v, intrinsics, T_wc, candidates) if candidates else []
             if not hits:

@@ -367,12 +367,14 @@ def _parse_raycast_anchor(ctx: _Ctx, a: dict, key: str):
     r = a["raycast"]
     if r == "center":
         uv = (0.5, 0.5)
+    elif r == "pinch":
+        uv = "pinch"  # placed under the first hand that starts pinching (recognition: {hands: true})
     elif isinstance(r, list):
         uv = tuple(ctx.vector(r, f"{key}.raycast", 2))
         if not all(0.0 <= x <= 1.0 for x in uv):
             raise ctx.error(f"{key}.raycast", f"raycast [u, v] are fractions of the image width and height (0..1), got {r!r}")
     else:
-        raise ctx.error(f"{key}.raycast", f"raycast must be 'center' or [u, v] (fractions of the image size, 0..1), got {r!r}")
+        raise ctx.error(f"{key}.raycast", f"raycast must be 'center', 'pinch' or [u, v] (fractions of the image size, 0..1), got {r!r}")
     alignment = a.get("alignment", "any")
     if alignment not in RAYCAST_ALIGNMENTS:
         raise ctx.error(f"{key}.alignment", f"unknown alignment '{alignment}' (use {', '.join(RAYCAST_ALIGNMENTS)})")

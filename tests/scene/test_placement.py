@@ -218,3 +218,32 @@ def test_planes_floor_sample_places_the_box_on_the_floor(tmp_path):
         assert a.T_world_anchor[1, 1] > 0.99                          # standing upright
     assert walls and abs(walls[-1].T_world_anchor[1, 1]) < 0.1        # the label lies on a wall
     assert all(im is not None and im.shape == (240, 320, 3) for im in images)
+
+
+def test_pinch_drops_content_on_the_plane_under_the_hand(tmp_path):
+    from arkit.core.trackables import Trackable
+    from arkit.recognition.mediapipe_hands import HandTrackable
+
+    p = tmp_path / "s.yaml"
+    p.write_text("content:\n  - name: cube\n    box: 0.1\n    anchor: {raycast: pinch, alignment: horizontal}\n")
+    scene = load_scene(p).scene
+    cam = CameraState(look_at([0, 1.5, 2.0], [0, 0, 0]), TrackingState.TRACKING)
+    placement = Placement()
+    uv = (200.0, 150.0)
+
+    def hand(state):
+        return HandTrackable("hand:right", "hand", np.eye(4), image_points_px=np.zeros((21, 2)),
+                             pinch_state=state, pinch_point_px=np.array(uv), pinching=state != "none")
+
+    assert placement.update(scene, [floor(), hand("none")], K, cam) == []
+    assert scene.resolve([floor()])[0] == ()
+    assert placement.update(scene, [floor(), hand("started")], K, cam) == ["cube"]
+    anchors, _ = scene.resolve([floor()])
+    T = anchors[0].T_world_anchor
+    assert abs(T[1, 3]) < 1e-9  # on the floor
+    ray = K.unproject([uv])[0]
+    p_cam = invert(cam.T_world_camera) @ T[:, 3]
+    np.testing.assert_allclose(p_cam[:3] / p_cam[2], ray / ray[2], atol=1e-9)  # under the pinch pixel
+    with pytest.raises(SceneFileError, match="'center', 'pinch'"):
+        p.write_text("content:\n  - box: 0.1\n    anchor: {raycast: hand}\n")
+        load_scene(p)
