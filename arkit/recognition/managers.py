@@ -84,7 +84,24 @@ class PeopleOcclusionManager(TrackableManager):
         self._seg.close()
 
 
-class HandManager(TrackableManager):
+class _LandmarkManager(TrackableManager):
+    """Shared body of the MediaPipe landmark managers: ``tracker.process(rgb, K, T_wc, t)``."""
+
+    def __init__(self, tracker):
+        self._tracker = tracker
+
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
+        return ManagerOutput(tuple(r.trackables), r.changes)
+
+    def reset(self) -> None:
+        self._tracker.reset()
+
+    def close(self) -> None:
+        self._tracker.close()
+
+
+class HandManager(_LandmarkManager):
     """Hands (``hand:left`` / ``hand:right`` trackables with pinch state) from MediaPipe's HandLandmarker."""
 
     name = "hands"
@@ -92,20 +109,10 @@ class HandManager(TrackableManager):
     def __init__(self, **options):
         from arkit.recognition.mediapipe_hands import HandTracker
 
-        self._tracker = HandTracker(**options)
-
-    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
-        return ManagerOutput(tuple(r.trackables), r.changes)
-
-    def reset(self) -> None:
-        self._tracker.reset()
-
-    def close(self) -> None:
-        self._tracker.close()
+        super().__init__(HandTracker(**options))
 
 
-class PoseManager(TrackableManager):
+class PoseManager(_LandmarkManager):
     """Body pose (``body:<n>`` trackables, 33 landmarks) from MediaPipe's PoseLandmarker."""
 
     name = "body_pose"
@@ -113,17 +120,7 @@ class PoseManager(TrackableManager):
     def __init__(self, **options):
         from arkit.recognition.mediapipe_pose import BodyPoseTracker
 
-        self._tracker = BodyPoseTracker(**options)
-
-    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
-        return ManagerOutput(tuple(r.trackables), r.changes)
-
-    def reset(self) -> None:
-        self._tracker.reset()
-
-    def close(self) -> None:
-        self._tracker.close()
+        super().__init__(BodyPoseTracker(**options))
 
 
 def build_recognition_managers(cfg: dict) -> list:
