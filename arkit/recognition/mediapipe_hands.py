@@ -31,6 +31,7 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.pose import from_rt
 from arkit.core.trackables import Trackable, TrackableChanges, TrackableState
+from arkit.recognition.landmarker_base import LandmarkerTracker
 from arkit.recognition.gestures import (INDEX_MCP, MIDDLE_MCP, NUM_HAND_LANDMARKS, PALM_LANDMARKS, PINKY_MCP,
                                         WRIST, PinchDetector, pinch_distance)
 
@@ -141,7 +142,7 @@ def coarse_hand_pose(obs: HandObservation, intrinsics: Intrinsics, palm_size_m: 
     return from_rt(np.column_stack([xax, y, zax]), centre)
 
 
-class HandTracker:
+class HandTracker(LandmarkerTracker):
     """MediaPipe HandLandmarker on RGB frames -> :class:`HandTrackable` s with pinch state.
 
     Parameters
@@ -170,15 +171,12 @@ class HandTracker:
     def __init__(self, model: str = "hand_landmarker", max_hands: int = 2, running_mode: str = "image",
                  model_path: Optional[str] = None, palm_size_m: float = 0.08, pinch_start: float = 0.25,
                  pinch_end: float = 0.4, min_confidence: float = 0.5, landmarker=None):
-        if running_mode not in ("image", "video"):
-            raise ValueError(f"running_mode must be 'image' or 'video', got {running_mode!r}")
-        self.running_mode = running_mode
+        self._init_running_mode(running_mode)
         self.palm_size_m = float(palm_size_m)
         self._pinch_args = (float(pinch_start), float(pinch_end))
         PinchDetector(*self._pinch_args)  # validate thresholds now
         self._pinch: dict = {}
         self._prev_ids: tuple = ()
-        self._last_ms = -1
         self.model_file = None
         if landmarker is not None:
             self._lm = landmarker
@@ -188,34 +186,15 @@ class HandTracker:
         self.model_file = Path(model_path) if model_path else cached(model)
         from mediapipe.tasks.python import BaseOptions, vision
 
-        mode = vision.RunningMode.VIDEO if running_mode == "video" else vision.RunningMode.IMAGE
+        mode = self._vision_running_mode()
         opts = vision.HandLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_file)), running_mode=mode,
             num_hands=int(max_hands), min_hand_detection_confidence=float(min_confidence),
             min_hand_presence_confidence=float(min_confidence), min_tracking_confidence=float(min_confidence))
         self._lm = vision.HandLandmarker.create_from_options(opts)
 
-    def detect(self, image_rgb: np.ndarray, timestamp_ms: Optional[int] = None) -> list:
-        """Hands in an (H, W, 3) uint8 RGB image (list of :class:`HandObservation`)."""
-        from arkit.recognition.segmentation import to_mp_image
-
-        h, w = np.shape(image_rgb)[:2]
-        img = to_mp_image(image_rgb)
-        if self.running_mode == "video":
-            ms = self._last_ms + 1 if timestamp_ms is None else int(timestamp_ms)
-            ms = max(ms, self._last_ms + 1)  # MediaPipe requires strictly increasing timestamps
-            self._last_ms = ms
-            res = self._lm.detect_for_video(img, ms)
-        else:
-            res = self._lm.detect(img)
-        return observations_from_result(res, w, h)
-
-    def process(self, image_rgb, intrinsics: Intrinsics, T_world_camera=None,
-                timestamp_s: Optional[float] = None) -> HandTrackingResult:
-        """Hands of one frame as trackables (poses in world when ``T_world_camera`` is given)."""
-        intrinsics.check_image(image_rgb)
-        ms = None if timestamp_s is None else int(round(1000.0 * timestamp_s))
-        return self.from_observations(self.detect(image_rgb, ms), intrinsics, T_world_camera)
+    def observations(self, result, w: int, h: int) -> list:
+        return observations_from_result(result, w, h)
 
     def from_observations(self, observations, intrinsics: Intrinsics, T_world_camera=None) -> HandTrackingResult:
         """Trackables, id changes and pinch events from this frame's observations."""
@@ -249,14 +228,3 @@ class HandTracker:
     def reset(self) -> None:
         self._pinch.clear()
         self._prev_ids = ()
-
-    def close(self) -> None:
-        lm, self._lm = getattr(self, "_lm", None), None
-        if lm is not None and hasattr(lm, "close"):
-            lm.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

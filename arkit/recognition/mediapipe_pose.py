@@ -27,6 +27,7 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.pose import from_rt
 from arkit.core.trackables import Trackable, TrackableChanges, TrackableState
+from arkit.recognition.landmarker_base import LandmarkerTracker
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def coarse_body_pose(obs: BodyObservation, intrinsics: Intrinsics, torso_length_
     return from_rt(R, pos)
 
 
-class BodyPoseTracker:
+class BodyPoseTracker(LandmarkerTracker):
     """MediaPipe PoseLandmarker -> :class:`BodyTrackable` s ``"body:<n>"`` (n = index in the frame).
 
     Parameters
@@ -128,12 +129,9 @@ class BodyPoseTracker:
     def __init__(self, model: str = "pose_landmarker_lite", max_bodies: int = 1, running_mode: str = "image",
                  model_path: Optional[str] = None, torso_length_m: float = 0.5, min_confidence: float = 0.5,
                  landmarker=None):
-        if running_mode not in ("image", "video"):
-            raise ValueError(f"running_mode must be 'image' or 'video', got {running_mode!r}")
-        self.running_mode = running_mode
+        self._init_running_mode(running_mode)
         self.torso_length_m = float(torso_length_m)
         self._prev_ids: tuple = ()
-        self._last_ms = -1
         self.model_file = None
         if landmarker is not None:
             self._lm = landmarker
@@ -143,32 +141,15 @@ class BodyPoseTracker:
         self.model_file = Path(model_path) if model_path else cached(_ALIASES.get(model, model))
         from mediapipe.tasks.python import BaseOptions, vision
 
-        mode = vision.RunningMode.VIDEO if running_mode == "video" else vision.RunningMode.IMAGE
+        mode = self._vision_running_mode()
         opts = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_file)), running_mode=mode,
             num_poses=int(max_bodies), min_pose_detection_confidence=float(min_confidence),
             min_pose_presence_confidence=float(min_confidence), min_tracking_confidence=float(min_confidence))
         self._lm = vision.PoseLandmarker.create_from_options(opts)
 
-    def detect(self, image_rgb: np.ndarray, timestamp_ms: Optional[int] = None) -> list:
-        """Bodies in an (H, W, 3) uint8 RGB image (list of :class:`BodyObservation`)."""
-        from arkit.recognition.segmentation import to_mp_image
-
-        h, w = np.shape(image_rgb)[:2]
-        img = to_mp_image(image_rgb)
-        if self.running_mode == "video":
-            ms = max(self._last_ms + 1 if timestamp_ms is None else int(timestamp_ms), self._last_ms + 1)
-            self._last_ms = ms
-            res = self._lm.detect_for_video(img, ms)
-        else:
-            res = self._lm.detect(img)
-        return observations_from_result(res, w, h)
-
-    def process(self, image_rgb, intrinsics: Intrinsics, T_world_camera=None,
-                timestamp_s: Optional[float] = None) -> BodyTrackingResult:
-        intrinsics.check_image(image_rgb)
-        ms = None if timestamp_s is None else int(round(1000.0 * timestamp_s))
-        return self.from_observations(self.detect(image_rgb, ms), intrinsics, T_world_camera)
+    def observations(self, result, w: int, h: int) -> list:
+        return observations_from_result(result, w, h)
 
     def from_observations(self, observations, intrinsics: Intrinsics, T_world_camera=None) -> BodyTrackingResult:
         T_wc = np.eye(4) if T_world_camera is None else np.asarray(T_world_camera, np.float64)
@@ -186,14 +167,3 @@ class BodyPoseTracker:
 
     def reset(self) -> None:
         self._prev_ids = ()
-
-    def close(self) -> None:
-        lm, self._lm = getattr(self, "_lm", None), None
-        if lm is not None and hasattr(lm, "close"):
-            lm.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
