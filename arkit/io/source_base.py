@@ -42,6 +42,22 @@ class FrameSource(abc.ABC):
     def __iter__(self) -> Iterator[Frame]:
         ...
 
+    def _iter_indexed(self, count: int) -> Iterator[Frame]:
+        """Yield ``self.read(i)`` for ``i < count``, skipping unreadable frames with a warning.
+
+        For random-access sources that implement ``read(i)`` and raise
+        :class:`arkit.core.errors.InputFileError` for a frame that cannot be read."""
+        import logging
+
+        from arkit.core.errors import InputFileError
+
+        for i in range(count):
+            try:
+                yield self.read(i)
+            except InputFileError as e:
+                self.skipped_frames += 1
+                logging.getLogger(type(self).__module__).warning("skipping frame %d: %s", i, e)
+
     def close(self) -> None:
         """Release files and devices (idempotent)."""
 

@@ -10,7 +10,6 @@ Layout::
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -20,8 +19,8 @@ from arkit.core.camera import Intrinsics
 from arkit.core.errors import InputFileError, SourceError
 from arkit.core.frame import Frame
 from arkit.io.source_base import FrameSource
+from arkit.io.sources import register_reader
 
-log = logging.getLogger(__name__)
 
 IMAGE_DIRS = ("image_0", "image_l", "image_2")
 FPS = 10.0
@@ -158,27 +157,7 @@ class KittiOdometrySource(FrameSource):
                      intrinsics=self._intrinsics, T_world_camera_recorded=T, meta={"file": path.name})
 
     def __iter__(self) -> Iterator[Frame]:
-        for i in range(len(self._files)):
-            try:
-                yield self.read(i)
-            except InputFileError as e:
-                self.skipped_frames += 1
-                log.warning("skipping frame %d: %s", i, e)
+        return self._iter_indexed(len(self._files))
 
 
-def _probe(uri) -> bool:
-    try:
-        return is_kitti_folder(uri)
-    except (OSError, TypeError, ValueError):
-        return False
-
-
-def _register() -> None:
-    try:
-        from arkit.io.sources import register_reader
-    except ImportError:  # pragma: no cover - the registry is optional
-        return
-    register_reader(_probe, KittiOdometrySource, name="KITTI odometry folder (calib.txt + image_0/)")
-
-
-_register()
+register_reader(is_kitti_folder, KittiOdometrySource, name="KITTI odometry folder (calib.txt + image_0/)")

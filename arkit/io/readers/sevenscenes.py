@@ -14,7 +14,6 @@ consumers treat depth at a colour pixel as an approximation of that pixel's dept
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Iterator, Optional
@@ -25,8 +24,8 @@ from arkit.core.camera import Intrinsics
 from arkit.core.errors import InputFileError, SourceError
 from arkit.core.frame import Frame
 from arkit.io.source_base import FrameSource
+from arkit.io.sources import register_reader
 
-log = logging.getLogger(__name__)
 
 _COLOR_RE = re.compile(r"^frame-(\d+)\.color\.(jpg|png)$")
 #: 7-Scenes' published intrinsics (used when the folder has no camera-intrinsics.txt).
@@ -151,27 +150,7 @@ class SevenScenesSource(FrameSource):
                      T_world_camera_recorded=T, meta={"file": color_path.name, "frame_number": number})
 
     def __iter__(self) -> Iterator[Frame]:
-        for i in range(len(self._entries)):
-            try:
-                yield self.read(i)
-            except InputFileError as e:
-                self.skipped_frames += 1
-                log.warning("skipping frame %d: %s", i, e)
+        return self._iter_indexed(len(self._entries))
 
 
-def _probe(uri) -> bool:
-    try:
-        return is_sevenscenes_folder(uri)
-    except (OSError, TypeError, ValueError):
-        return False
-
-
-def _register() -> None:
-    try:
-        from arkit.io.sources import register_reader
-    except ImportError:  # pragma: no cover - the registry is optional
-        return
-    register_reader(_probe, SevenScenesSource, name="7-Scenes RGB-D folder (frame-N.color.jpg/.depth.png/.pose.txt)")
-
-
-_register()
+register_reader(is_sevenscenes_folder, SevenScenesSource, name="7-Scenes RGB-D folder (frame-N.color.jpg/.depth.png/.pose.txt)")
