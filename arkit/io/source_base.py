@@ -42,6 +42,14 @@ class FrameSource(abc.ABC):
     def __iter__(self) -> Iterator[Frame]:
         ...
 
+    def _skip(self, why: str) -> None:
+        """Count a frame that cannot be read and warn, naming the source (streams go on)."""
+        import warnings
+
+        self.skipped_frames += 1
+        prefix = f"{self.name}: " if self.name and not why.startswith(str(self.name)) else ""
+        warnings.warn(f"{prefix}{why}; skipping the frame", stacklevel=3)
+
     def _iter_indexed(self, count: int) -> Iterator[Frame]:
         """Yield ``self.read(i)`` for ``i < count``, skipping unreadable frames with a warning.
 

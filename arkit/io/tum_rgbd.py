@@ -238,10 +238,6 @@ class TumRgbdSource(FrameSource):
         """(N,) float64 colour timestamps of the associated frames."""
         return np.array([e[0] for e in self._entries], dtype=np.float64)
 
-    def _skip(self, why: str) -> None:
-        self.skipped_frames += 1
-        warnings.warn(f"{self.folder}: {why}; skipping the frame", stacklevel=3)
-
     def read_depth(self, path) -> Optional[np.ndarray]:
         """Read a depth PNG as (H, W) float32 metres (0 = invalid), or None if unreadable."""
         import cv2

@@ -252,10 +252,6 @@ class ARKitScenesSource(FrameSource):
         dt = float(np.median(np.diff([t for t, _ in self._files])))
         return 1.0 / dt if dt > 0 else None
 
-    def _skip(self, why: str) -> None:
-        self.skipped_frames += 1
-        warnings.warn(f"{why}; skipping the frame", stacklevel=3)
-
     def _depth(self, color_path: Path, K: Intrinsics) -> tuple:
         """``(depth (H, W) float32 or None, confidence (H, W) uint8 or None, problem or None)``."""
         import cv2

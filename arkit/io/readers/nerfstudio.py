@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -155,10 +154,6 @@ class NerfstudioSource(FrameSource):
     @property
     def fps(self) -> Optional[float]:
         return self._fps
-
-    def _skip(self, why: str) -> None:
-        self.skipped_frames += 1
-        warnings.warn(f"{self.name}: {why}; skipping the frame", stacklevel=3)
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2

@@ -249,10 +249,6 @@ class Record3DSource(FrameSource):
     def close(self) -> None:
         self._archive.close()
 
-    def _skip(self, why: str) -> None:
-        self.skipped_frames += 1
-        warnings.warn(f"{why}; skipping the frame", stacklevel=3)
-
     def _depth(self, i: int) -> tuple:
         """``(depth (H, W) float32, confidence (H, W) uint8 or None)``; raises InputFileError."""
         import cv2

@@ -271,10 +271,6 @@ class ScanNetSource(FrameSource):
     def fps(self) -> Optional[float]:
         return self._fps
 
-    def _skip(self, why: str) -> None:
-        self.skipped_frames += 1
-        warnings.warn(f"{why}; skipping the frame", stacklevel=3)
-
     def _read_depth(self, stem: str) -> tuple:
         """``(depth at colour size or None, problem or None)``."""
         import cv2
