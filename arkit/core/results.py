@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from arkit.core.camera import Intrinsics
-from arkit.core.trackables import Anchor, CameraState, Trackable, TrackableChanges
+from arkit.core.trackables import CameraState, Trackable, TrackableChanges
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ A trackable keeps a stable ``id`` across frames and gets a new frozen snapshot e
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np

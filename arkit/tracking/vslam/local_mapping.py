@@ -187,7 +187,7 @@ def prepare_local_ba(m: Map, K: Intrinsics, level_sigma2: np.ndarray, center_kf:
     from scipy.optimize import least_squares
     from scipy.sparse import lil_matrix
 
-    from arkit.core.pose import matrix_to_rotvec, rotvec_to_matrix
+    from arkit.core.pose import rotvec_to_matrix
 
     if center_kf is None:
         local = list(m.keyframes)

@@ -333,7 +333,7 @@ class VisualTracker(Tracker):
         from scipy.spatial import cKDTree
 
         tree = cKDTree(feats.uv)
-        scale, sig2 = self.extractor.level_scale, self.extractor.level_sigma2
+        sig2 = self.extractor.level_sigma2
         taken = np.zeros(len(feats), bool)
         # 1) last frame's points, projected with the motion model
         if T_cw_init is None:
