@@ -19,13 +19,96 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from arkit.core.frame import Frame
-from arkit.core.managers import TrackableManager, merge_changes
+from arkit.core.managers import ManagerOutput, TrackableManager, merge_changes
 from arkit.core.results import FrameResult
 from arkit.core.trackables import CameraState, TrackingState
 from arkit.scene.graph import Scene
 from arkit.tracking.base import Tracker, TrackerOutput
 
 log = logging.getLogger(__name__)
+
+
+class DepthCadence(TrackableManager):
+    """Feed depth to a manager on every ``every``-th frame only, optionally on a worker thread.
+
+    Plane extraction from depth costs more than tracking; ARKit and ARCore also refresh planes
+    at a lower rate than the camera pose. Planes live in world coordinates, so between updates
+    they stay where they are; the frames in between still reach the manager without depth, so
+    it pauses and resumes its planes with the camera state as before. The cadence counts the
+    frames this stage sees (the 1st, ``every + 1``-th, ... frame carry depth).
+
+    With ``background=True`` the manager runs on one worker thread and each frame returns the
+    manager's output for the frame ``every`` frames earlier (nothing for the first ``every``
+    frames): a fixed latency, so results do not depend on timing, while the extraction overlaps
+    with the tracking and rendering of the next frames. Only for stages whose output is in world
+    coordinates (planes); image-space outputs (occluder masks) would be late. An error in the
+    worker is raised by the next :meth:`update` in the session's thread, naming the frame.
+
+    Scene files: ``planes: {enabled: true, every: 3, background: true}``.
+
+    Parameters
+    ----------
+    manager : TrackableManager
+        A stage that updates from ``frame.depth_m`` and treats frames without depth as "no new
+        observation" (as :class:`arkit.planes.stage.PlaneStage`).
+    every : int
+        1 = every frame.
+    background : bool
+    """
+
+    def __init__(self, manager: TrackableManager, every: int, *, background: bool = False):
+        from collections import deque
+
+        self.manager = manager
+        self.every = max(1, int(every))
+        self.background = bool(background)
+        self.name = manager.name
+        self._count = 0
+        self._pool = None
+        self._pending = deque()
+        self._empty = ManagerOutput()
+
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        from dataclasses import replace
+
+        due = self._count % self.every == 0
+        self._count += 1
+        if not due and frame.depth_m is not None:
+            frame = replace(frame, depth_m=None)
+        if not self.background:
+            return self.manager.update(frame, camera)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"arkit-{self.name}")
+        self._pending.append((frame.index, self._pool.submit(self.manager.update, frame, camera)))
+        if len(self._pending) <= self.every:
+            return self._empty
+        index, future = self._pending.popleft()
+        try:
+            return future.result()
+        except Exception as e:
+            from arkit.core.errors import ArkitError
+
+            raise ArkitError(f"the {self.name} stage failed on frame {index} in its worker thread: "
+                             f"{type(e).__name__}: {e}") from e
+
+    def _drain(self) -> None:
+        while self._pending:
+            _, future = self._pending.popleft()
+            future.cancel() or future.exception()
+
+    def reset(self) -> None:
+        self._drain()
+        self._count = 0
+        self.manager.reset()
+
+    def close(self) -> None:
+        self._drain()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.manager.close()
 
 
 class Session:
@@ -90,7 +173,14 @@ class Session:
         if sf.planes.get("enabled", False):
             from arkit.planes.stage import PlaneStage
 
-            managers.append(PlaneStage())
+            every = sf.planes.get("every", 1)
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+                from arkit.core.errors import SceneFileError
+
+                raise SceneFileError(sf.path, f"must be a whole number >= 1 (depth planes are extracted on "
+                                              f"every n-th frame), got {every!r}", key="planes.every")
+            stage, background = PlaneStage(), sf.planes.get("background", False)
+            managers.append(stage if every == 1 and not background else DepthCadence(stage, every, background=background))
         if sf.recognition:
             from arkit.recognition.managers import build_recognition_managers
 

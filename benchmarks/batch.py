@@ -1,8 +1,10 @@
 """Recording, replay and batch figures.
 
-1. Throughput of a 640x480 30 FPS synthetic sequence with marker tracking and rendering
-   (``arkit run``'s loop, H.264 output) and of its replay from a recording (recorded tracking,
-   rendering), as multiples of real time.
+1. Throughput of a 640x480 30 FPS synthetic sequence with depth: marker tracking + depth planes
+   + GL rendering, with and without H.264 output (``arkit run``'s loop), sequential (the old loop,
+   planes on every frame) and threaded (frames decoded ahead on a thread, H.264 encoded on a
+   thread, planes on every ``--planes-every``-th frame), from the TUM-layout PNG folder and from
+   an arkit recording (H.264 + depth PNG); and the replay of that recording. Multiples of real time.
 2. A batch of 8 recordings with 1 and 2 local workers: wall time and scaling ratio.
 3. Peak memory (RSS) of record + replay of a short and a long stream; the long stream cycles a
    few in-memory frames instead of reading minutes of video from disk.
@@ -29,31 +31,93 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "samples" / "marker_cube" / "scene.yaml"
 
 
-def throughput(work: Path, frames: int) -> dict:
+def planes_scene(work: Path, every: int, background: bool) -> Path:
+    """The marker_cube sample with depth planes on every ``every``-th frame, maybe on a worker
+    thread (``planes: {every: N, background: true}``)."""
+    import yaml
+
+    data = yaml.safe_load(SCENE.read_text())
+    data["name"] = f"marker_cube_planes_every{every}"
+    data["planes"] = {"enabled": True, "every": every, "background": background}
+    path = work / f"scene_planes_every{every}_{int(background)}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, threaded: bool, warmup: int = 5) -> dict:
+    """One ``arkit run`` loop (:func:`arkit.runner.process`) over ``uri`` with ``scene``.
+
+    A throw-away session first runs ``warmup`` frames (numba compilation of the plane kernels and
+    the GL context happen once per process, not per frame). Returns FPS, CPU ms per frame of the
+    whole process (all threads: decode, x264, llvmpipe) and of the main loop thread, and stage ms.
+    """
     from arkit.io.sources import open_source
-    from arkit.recording import open_recording, record
     from arkit.runner import process
     from arkit.session import Session
 
-    uri = f"builtin:marker_room:{frames}"
-    with open_source(uri) as src:   # generated once into the cache
+    with open_source(uri) as src, Session.from_scene(scene) as s:
+        for i, f in zip(range(warmup), src):
+            s.step(f)
+    with open_source(uri) as src, Session.from_scene(scene) as s:
         fps_src = src.fps or 30.0
-    with open_source(uri) as src, Session.from_scene(SCENE) as s:
-        run = process(s, src, video_path=work / "run.mp4", results_path=work / "run.jsonl")
-    with open_source(uri) as src, Session.from_scene(SCENE, render=False) as s:
-        t0 = time.perf_counter()
-        rec = record(s, src, work / "rec640")
-        rec_s = time.perf_counter() - t0
+        c0, m0 = time.process_time(), time.thread_time()
+        run = process(s, src, video_path=out if encode else None, results_path=out.with_suffix(".jsonl"),
+                      prefetch=4 if threaded else 0, background_encode=threaded,
+                      video_options={"preset": preset})
+        cpu, main_cpu = time.process_time() - c0, time.thread_time() - m0
+    n = max(run.frames, 1)
+    cpu_ms, main_ms = 1e3 * cpu / n, 1e3 * main_cpu / n
+    return {"frames": run.frames, "fps": run.fps, "x_realtime": run.fps / fps_src, "tracked": run.tracking_coverage,
+            "cpu_ms": cpu_ms, "main_cpu_ms": main_ms,
+            # what 2 idle cores allow: the main loop thread is serial, the rest can overlap with it
+            "bound_2core_fps": min(1e3 / main_ms, 2e3 / cpu_ms),
+            "stage_ms": {k: round(v, 1) for k, v in run.stage_ms.items()},
+            "background_cpu_ms": {k: round(v, 1) for k, v in run.background_cpu_ms.items()}}
+
+
+def throughput(work: Path, frames: int, every: int, background: bool, preset: str) -> dict:
+    """Marker tracking + depth planes + GL rendering (+ H.264) over a 640x480 30 FPS recording.
+
+    Two inputs of the same synthetic sequence (with depth): the TUM-layout folder (PNG colour and
+    16-bit PNG depth) and an arkit recording of it (H.264 video and 16-bit PNG depth; the
+    recording's poses are not used: the markers are tracked again)."""
+    from arkit.io.sources import open_source
+    from arkit.recording import record
+    from arkit.session import Session
+
+    uri = f"builtin:marker_room:{frames}"
+    with open_source(uri) as src, Session.from_scene(SCENE, render=False) as s:   # generated once into the cache
+        record(s, src, work / "rec640")
+    rows = []
+    rec = str(work / "rec640")
+    # (input, uri, planes every, planes on a worker thread, H.264, prefetch + encoding thread)
+    cases = [("TUM folder (PNG)", uri, 1, False, True, False),     # the loop before this change
+             ("TUM folder (PNG)", uri, every, background, True, True),
+             ("TUM folder (PNG)", uri, every, background, False, True),
+             ("recording (H.264)", rec, every, background, True, True),
+             ("recording (H.264)", rec, every, background, False, True)]
+    for i, (label, u, ev, bg, enc, threaded) in enumerate(cases):
+        r = timed_run(planes_scene(work, ev, bg), u, work / f"run{i}.mp4", encode=enc,
+                      preset=preset if threaded else "veryfast", threaded=threaded)
+        r.update(input=label, every=ev, planes_bg=bg, encode=(preset if threaded else "veryfast") if enc else "none",
+                 mode="prefetch + encode thread" if threaded else "sequential")
+        rows.append(r)
+    return {"frames": frames, "rows": rows}
+
+
+def replay_throughput(work: Path) -> dict:
+    """Replay of the recording (recorded tracking and planes, rendering, H.264)."""
+    from arkit.recording import open_recording
+    from arkit.runner import process
+    from arkit.session import Session
+
     source, tracker = open_recording(work / "rec640")
     session = Session.from_scene(SCENE)
     session.tracker = tracker
     with source, session:
         rep = process(session, source, video_path=work / "replay.mp4")
-    return {"frames": run.frames, "source_fps": fps_src,
-            "run_fps": run.fps, "run_x_realtime": run.fps / fps_src, "run_tracked": run.tracking_coverage,
-            "record_fps": rec.frames / rec_s, "replay_fps": rep.fps, "replay_x_realtime": rep.fps / fps_src,
-            "run_stage_ms": {k: round(v, 2) for k, v in run.stage_ms.items()},
-            "replay_stage_ms": {k: round(v, 2) for k, v in rep.stage_ms.items()}}
+    return {"replay_fps": rep.fps, "replay_x_realtime": rep.fps / 30.0,
+            "replay_stage_ms": {k: round(v, 1) for k, v in rep.stage_ms.items()}}
 
 
 def make_batch_inputs(work: Path, n: int, frames: int) -> list:
@@ -166,6 +230,10 @@ def memory(work: Path, short: int, long: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller figures (about a minute)")
+    ap.add_argument("--planes-every", type=int, default=3, help="depth planes on every n-th frame (scene: planes.every)")
+    ap.add_argument("--planes-inline", action="store_true", help="planes in the loop thread (scene: planes.background false)")
+    ap.add_argument("--preset", default="superfast", help="x264 preset of the threaded rows")
+    ap.add_argument("--only-throughput", action="store_true", help="only figure [1]")
     ap.add_argument("--stream-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stream_child:
@@ -174,19 +242,36 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    frames = 60 if args.quick else 150
+    frames = 90 if args.quick else 300
     short, long = (100, 600) if args.quick else (150, 1800)
     work = Path(tempfile.mkdtemp(prefix="arkit_bench_batch_"))
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-        t = throughput(work, frames)
-        print(f"\n[1] 640x480 marker_room, {t['frames']} frames at {t['source_fps']:.0f} FPS "
-              f"(tracked {100 * t['run_tracked']:.0f}%)")
-        print(f"    run (marker tracking + rendering + H.264): {t['run_fps']:.1f} FPS = "
-              f"{t['run_x_realtime']:.2f}x real time; stages ms {t['run_stage_ms']}")
-        print(f"    record (tracking, H.264 + depth PNG + JSON lines): {t['record_fps']:.1f} FPS")
-        print(f"    replay (recorded tracking + rendering + H.264): {t['replay_fps']:.1f} FPS = "
-              f"{t['replay_x_realtime']:.2f}x real time; stages ms {t['replay_stage_ms']}")
+        t = throughput(work, frames, args.planes_every, not args.planes_inline, args.preset)
+        print(f"\n[1] 640x480 30 FPS marker_room with depth, {t['frames']} frames: marker tracking + depth planes "
+              f"+ GL rendering (+ H.264), after 5 warm-up frames; 'bound' = what 2 idle cores allow: "
+              f"min(1000 / main-thread CPU ms, 2000 / process CPU ms)")
+        print(f"    {'input':<18} {'planes':<16} {'H.264':<10} {'mode':<26} {'FPS':>6} {'x real':>7} {'CPU ms':>7} "
+              f"{'main ms':>8} {'bound':>6}  stages ms (main loop) / background thread CPU ms")
+        for r in t["rows"]:
+            planes = ("every" if r["every"] == 1 else f"every {r['every']}") + (", thread" if r["planes_bg"] else "")
+            print(f"    {r['input']:<18} {planes:<16} {r['encode']:<10} {r['mode']:<26} {r['fps']:6.1f} "
+                  f"{r['x_realtime']:6.2f}x {r['cpu_ms']:7.1f} {r['main_cpu_ms']:8.1f} {r['bound_2core_fps']:6.1f}  "
+                  f"{r['stage_ms']} / {r['background_cpu_ms']}")
+        for inp in ("TUM folder (PNG)", "recording (H.264)"):
+            rs = [r for r in t["rows"] if r["input"] == inp and r["mode"] != "sequential"]
+            w = next(r for r in rs if r["encode"] != "none")
+            wo = next(r for r in rs if r["encode"] == "none")
+            print(f"    => {inp}, planes every {w['every']}{' on a thread' if w['planes_bg'] else ''}: "
+                  f"{w['fps']:.1f} FPS = {w['x_realtime']:.2f}x real time with H.264 ({w['encode']}), "
+                  f"{wo['fps']:.1f} FPS = {wo['x_realtime']:.2f}x without; on 2 idle cores at most "
+                  f"{w['bound_2core_fps'] / 30:.2f}x / {wo['bound_2core_fps'] / 30:.2f}x")
+        print(f"    load average now {os.getloadavg()[0]:.1f}")
+        rp = replay_throughput(work)
+        print(f"    replay of the recording (recorded tracking and planes + rendering + H.264 veryfast): "
+              f"{rp['replay_fps']:.1f} FPS = {rp['replay_x_realtime']:.2f}x real time; stages ms {rp['replay_stage_ms']}")
+        if args.only_throughput:
+            return
         inputs = make_batch_inputs(work, 8, 30 if args.quick else 60)
         b = batch_scaling(work, inputs)
         print(f"\n[2] batch of {b['jobs']} recordings (320x240, {b['frames']} frames in all): "

@@ -34,3 +34,76 @@ def test_summary_and_max_frames(tmp_path):
     assert s.frames == 4 and s.tracked_frames == 0 and not s.interrupted
     assert set(s.stage_ms) >= {"decode", "track", "scene"}
     assert (tmp_path / "t.txt").exists()
+
+
+def _noisy_frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        yield Frame(i, i / 30, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), K)
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_threaded_run_writes_the_same_files_as_the_sequential_one(tmp_path, prefetch):
+    out = {}
+    for mode, kw in (("seq", dict(prefetch=0, background_encode=False)),
+                     ("thr", dict(prefetch=prefetch, background_encode=True))):
+        d = tmp_path / mode
+        s = process(Session(), _noisy_frames(25), video_path=d / "v.mp4", results_path=d / "r.jsonl",
+                    video_options={"preset": "ultrafast", "options": {"threads": "1"}}, **kw)
+        assert s.frames == 25 and not s.interrupted
+        out[mode] = ((d / "v.mp4").read_bytes(), (d / "r.jsonl").read_bytes())
+    assert out["seq"] == out["thr"]
+    assert "decode" in s.background_cpu_ms and "encode" in s.background_cpu_ms
+
+
+def test_prefetch_thread_error_surfaces_in_the_loop(tmp_path):
+    from arkit.core.errors import SourceError
+
+    def bad(n, at):
+        for f in frames(n):
+            if f.index == at:
+                raise SourceError("frame 5 of clip.mp4 is corrupt: re-encode the clip")
+            yield f
+
+    with pytest.raises(SourceError, match="clip.mp4 is corrupt"):
+        process(Session(), bad(10, 5), results_path=tmp_path / "r.jsonl", prefetch=2)
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 5
+
+
+def test_prefetcher_stops_an_endless_source_when_the_loop_ends():
+    from arkit.runner import Prefetcher
+
+    read = []
+
+    def endless():
+        i = 0
+        while True:
+            read.append(i)
+            yield Frame(i, i / 30, np.zeros((48, 64, 3), np.uint8), K)
+            i += 1
+
+    s = process(Session(), endless(), max_frames=5, prefetch=2)
+    assert s.frames == 5 and len(read) <= 5 + 2 + 2   # bounded read-ahead
+    p = Prefetcher(endless(), depth=2)
+    assert [f.index for _, f in zip(range(3), p)] == [0, 1, 2]
+    p.close()
+    assert not p._thread.is_alive()
+
+
+def test_encoder_thread_error_leaves_no_video(tmp_path, monkeypatch):
+    from arkit.core.errors import InputFileError
+    from arkit.io.video_writer import VideoWriter
+
+    real = VideoWriter._encode
+
+    def failing(self, img):
+        if self.frames_written == 3:
+            raise RuntimeError("disk full")
+        real(self, img)
+
+    monkeypatch.setattr(VideoWriter, "_encode", failing)
+    with pytest.raises(InputFileError, match="disk full") as e:
+        process(Session(), frames(12), video_path=tmp_path / "v.mp4", results_path=tmp_path / "r.jsonl")
+    assert "background encoding thread" in str(e.value)
+    assert not (tmp_path / "v.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"

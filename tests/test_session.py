@@ -84,3 +84,80 @@ def test_from_scene_runs_sample(marker_room_small, tmp_path):
     assert len(lines) == 24
     traj = [l for l in (tmp_path / "t.txt").read_text().splitlines() if l and not l.startswith("#")]
     assert len(traj) == summary.tracked_frames
+
+
+class _CountingStage:
+    """A stage that records which frames brought depth and reports one trackable id per call."""
+
+    name = "planes"
+
+    def __init__(self, fail_at=None):
+        self.seen = []
+        self.fail_at = fail_at
+
+    def update(self, frame, camera):
+        from arkit.core.managers import ManagerOutput
+        from arkit.core.trackables import TrackableChanges
+
+        if frame.index == self.fail_at:
+            raise ValueError("bad depth")
+        self.seen.append((frame.index, frame.depth_m is not None))
+        return ManagerOutput((), TrackableChanges(added=(f"plane:{frame.index}",)))
+
+    def reset(self):
+        self.seen.clear()
+
+    def close(self):
+        pass
+
+
+def _depth_frames(n):
+    K = arkit.Intrinsics(32, 24, 30, 30, 16, 12)
+    return [arkit.Frame(i, i / 30, np.zeros((24, 32, 3), np.uint8), K, depth_m=np.ones((24, 32), np.float32))
+            for i in range(n)]
+
+
+def test_depth_cadence_feeds_depth_on_every_nth_frame():
+    from arkit.session import DepthCadence
+
+    stage = _CountingStage()
+    with Session(managers=[DepthCadence(stage, 3)], render=False) as s:
+        added = [s.step(f).changes.added for f in _depth_frames(8)]
+    assert stage.seen == [(i, i % 3 == 0) for i in range(8)]   # every frame still reaches the stage
+    assert added == [(f"plane:{i}",) for i in range(8)]
+
+
+def test_background_cadence_is_the_synchronous_one_a_fixed_number_of_frames_late():
+    from arkit.core.errors import ArkitError
+    from arkit.session import DepthCadence
+
+    sync, bg = _CountingStage(), _CountingStage()
+    frames = _depth_frames(10)
+    with Session(managers=[DepthCadence(sync, 2)], render=False) as a, \
+            Session(managers=[DepthCadence(bg, 2, background=True)], render=False) as b:
+        ra = [a.step(f).changes.added for f in frames]
+        rb = [b.step(f).changes.added for f in frames]
+    assert rb == [()] * 2 + ra[:-2]
+    assert bg.seen == sync.seen
+    with Session(managers=[DepthCadence(_CountingStage(fail_at=3), 2, background=True)], render=False) as c:
+        with pytest.raises(ArkitError, match="planes stage failed on frame 3 in its worker thread: ValueError: bad depth"):
+            for f in frames:
+                c.step(f)
+
+
+def test_scene_planes_every(tmp_path):
+    from arkit.core.errors import SceneFileError
+    from arkit.session import DepthCadence
+
+    def scene(planes):
+        p = tmp_path / "s.yaml"
+        p.write_text(f"name: t\ntracking: {{type: none}}\nplanes: {planes}\ncontent: []\n")
+        return p
+
+    with Session.from_scene(scene("{enabled: true, every: 4, background: true}")) as s:
+        (m,) = s.managers
+        assert isinstance(m, DepthCadence) and m.every == 4 and m.background and m.name == "planes"
+    with Session.from_scene(scene("{enabled: true}")) as s:
+        assert not isinstance(s.managers[0], DepthCadence)
+    with pytest.raises(SceneFileError, match="planes.every"):
+        Session.from_scene(scene("{enabled: true, every: 0}"))

@@ -256,17 +256,18 @@ class TumRgbdSource(FrameSource):
 
         self.skipped_frames = 0
         K = self._intrinsics
+        read_flag = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
         index = 0
         for (t, rgb_file, t_depth, depth_file), T in zip(self._entries, self._poses):
             if self.max_frames is not None and index >= self.max_frames:
                 break
             rgb_path = self.folder / rgb_file
-            bgr = cv2.imread(str(rgb_path), cv2.IMREAD_COLOR)
-            if bgr is None:
+            img = cv2.imread(str(rgb_path), read_flag)   # RGB already when cv2 can (OpenCV >= 5)
+            if img is None:
                 self._skip(f"colour image {rgb_path} is missing or unreadable")
                 continue
-            if (bgr.shape[1], bgr.shape[0]) != K.size:
-                self._skip(f"colour image {rgb_path} is {bgr.shape[1]}x{bgr.shape[0]}, expected {K.width}x{K.height}")
+            if (img.shape[1], img.shape[0]) != K.size:
+                self._skip(f"colour image {rgb_path} is {img.shape[1]}x{img.shape[0]}, expected {K.width}x{K.height}")
                 continue
             depth = None
             if depth_file is not None:
@@ -274,11 +275,11 @@ class TumRgbdSource(FrameSource):
                 if depth is None:
                     self._skip(f"depth image {self.folder / depth_file} is missing or not a 16-bit single-channel image")
                     continue
-                if depth.shape != bgr.shape[:2]:
+                if depth.shape != img.shape[:2]:
                     self._skip(f"depth image {self.folder / depth_file} is {depth.shape[1]}x{depth.shape[0]} but the "
-                               f"colour image is {bgr.shape[1]}x{bgr.shape[0]}")
+                               f"colour image is {img.shape[1]}x{img.shape[0]}")
                     continue
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = img if read_flag != cv2.IMREAD_COLOR else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             rgb.setflags(write=False)  # fresh buffers: Frame need not copy them
             if depth is not None:
                 depth.setflags(write=False)

@@ -133,6 +133,11 @@ class VideoWriter:
         image_rgb : (H, W, 3) uint8 or (H, W) uint8
             RGB (or grayscale) image; every frame must have the size of the first one.
         """
+        self._encode(self._prepare(image_rgb))
+
+    def _prepare(self, image_rgb: np.ndarray) -> np.ndarray:
+        """Check one frame, open the file on the first one, and return the (H', W', 3) uint8
+        array to encode (padded to an even size when needed)."""
         if self._closed:
             raise FrameError(f"video writer for {self.path} is already closed")
         img = np.asarray(image_rgb)
@@ -162,9 +167,13 @@ class VideoWriter:
                 f"{self._input_size[0]}x{self._input_size[1]}; every frame must have the same size")
         if (w, h) != self.size:
             img = np.pad(img, ((0, self.size[1] - h), (0, self.size[0] - w), (0, 0)), mode="edge")
+        return np.ascontiguousarray(img)
+
+    def _encode(self, img: np.ndarray) -> None:
+        """Encode a frame returned by :meth:`_prepare` (PyAV releases the GIL while encoding)."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts = self.frames_written
         try:
             for packet in self._stream.encode(frame):
@@ -239,3 +248,148 @@ class VideoWriter:
                 self._discard()
         except Exception:  # noqa: BLE001
             pass
+
+
+_STOP = object()
+
+
+class BackgroundVideoWriter:
+    """A :class:`VideoWriter` that encodes on a background thread, behind a bounded queue.
+
+    :meth:`write` checks the frame in the calling thread (bad frames raise there, at once) and
+    queues it; a worker thread converts and encodes it (PyAV releases the GIL while converting
+    to YUV, encoding and muxing, and x264 runs its own threads), so encoding overlaps with the
+    caller's next frame. When the queue is full, :meth:`write` waits: memory stays bounded.
+    Frames are encoded in the order they are written, so the file is the same as
+    :class:`VideoWriter`'s for the same frames and options.
+
+    An error in the worker is raised by the next :meth:`write` or by :meth:`close`, in the
+    caller's thread, as :class:`~arkit.core.errors.InputFileError` naming the file and the
+    frame; the temporary file is then discarded, so a failed encode never leaves a
+    finished-looking video.
+
+    Parameters
+    ----------
+    path, fps
+        As :class:`VideoWriter`.
+    queue_size : int
+        Frames waiting to be encoded at most (each is W*H*3 bytes).
+    **writer_options
+        Passed to :class:`VideoWriter` (``codec``, ``crf``, ``preset``, ``options``...).
+
+    >>> with BackgroundVideoWriter("out.mp4", fps=30, preset="ultrafast") as w:   # doctest: +SKIP
+    ...     for result in session.run(source):
+    ...         w.write(result.image)
+
+    Do not modify an array after passing it to :meth:`write` (read-only arrays, such as
+    ``FrameResult.image``, are queued without a copy; writable ones are copied).
+    """
+
+    def __init__(self, path, fps: float, *, queue_size: int = 8, **writer_options):
+        import queue
+        import threading
+
+        self._writer = VideoWriter(path, fps, **writer_options)
+        self.path = self._writer.path
+        self.fps = self._writer.fps
+        self._queue = queue.Queue(maxsize=max(1, int(queue_size)))
+        self._error: Optional[BaseException] = None
+        self._closed = False
+        self.encode_cpu_s = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"arkit-encode:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def frames_written(self) -> int:
+        """Frames encoded so far (frames still queued are not counted)."""
+        return self._writer.frames_written
+
+    @property
+    def size(self):
+        return self._writer.size
+
+    def _run(self) -> None:
+        import time
+
+        t0 = time.thread_time()
+        try:
+            while True:
+                img = self._queue.get()
+                if img is _STOP:
+                    return
+                if self._error is not None:
+                    continue  # drain after a failure; the caller sees the error
+                try:
+                    self._writer._encode(img)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = e
+                    self._writer.abort()
+        finally:
+            self.encode_cpu_s = time.thread_time() - t0
+
+    def _raise_error(self) -> None:
+        e = self._error
+        if isinstance(e, InputFileError):
+            raise InputFileError(f"{e} (in the background encoding thread; the video was discarded)") from e
+        raise InputFileError(f"encoding {self.path} failed in the background encoding thread after "
+                             f"{self._writer.frames_written} frames: {type(e).__name__}: {e}; "
+                             f"the video was discarded") from e
+
+    def write(self, image_rgb: np.ndarray) -> None:
+        """Check one frame and queue it for encoding (waits while the queue is full).
+
+        Parameters
+        ----------
+        image_rgb : (H, W, 3) uint8 or (H, W) uint8
+        """
+        if self._error is not None:
+            self.abort()
+            self._raise_error()
+        try:
+            img = self._writer._prepare(image_rgb)
+        except BaseException:
+            self.abort()
+            raise
+        if img.flags.writeable and np.may_share_memory(img, np.asarray(image_rgb)):
+            img = img.copy()  # the caller may reuse its buffer
+        self._queue.put(img)
+
+    def _stop_thread(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def close(self) -> Optional[Path]:
+        """Encode the queued frames, flush, and move the finished file into place.
+
+        Raises
+        ------
+        InputFileError
+            When encoding failed in the worker (the temporary file is removed).
+        """
+        if self._closed:
+            return self._writer.close()
+        self._closed = True
+        self._stop_thread()
+        if self._error is not None:
+            self._writer.abort()
+            self._raise_error()
+        return self._writer.close()
+
+    def abort(self) -> None:
+        """Stop without producing the file; queued frames are dropped."""
+        self._closed = True
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._stop_thread()
+        self._writer.abort()
+
+    def __enter__(self) -> "BackgroundVideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False

@@ -7,6 +7,8 @@ outlier cells are cut from their regions, and nearby coplanar regions merge.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from arkit.planes.plane_fit import fit_planes_from_moments, mean_cov6_from_moments, quadratic_form6
@@ -37,7 +39,8 @@ def dilated_pairs(own, R, grid):
     for dr in (0, 1, 2):
         for dc in (0, 1, 2):
             D |= M[dr:dr + Hc, dc:dc + Wc]
-    return np.nonzero(D.reshape(Hc * Wc, R))
+    cells, regions = np.nonzero(D.reshape(Hc * Wc, R))
+    return np.ascontiguousarray(cells), np.ascontiguousarray(regions)
 
 
 def mse_to_planes(S, nrm, off) -> np.ndarray:
@@ -46,12 +49,28 @@ def mse_to_planes(S, nrm, off) -> np.ndarray:
     return quadratic_form6(c6, nrm) + (np.einsum("ij,ij->i", nrm, mu) + off) ** 2
 
 
+def _fit(S, ref, kernels):
+    """Plane fits of moment sums S (N, 10), oriented along ref (N, 3) or towards the origin (None)."""
+    if kernels is None:
+        return fit_planes_from_moments(S, reference_normals=ref)
+    ref = np.zeros((0, 3)) if ref is None else np.ascontiguousarray(ref, np.float64)
+    return kernels.fit_planes(np.ascontiguousarray(S, np.float64), ref)
+
+
+def _mse(S, nrm, off, kernels):
+    """:func:`mse_to_planes`, compiled when ``kernels`` is given."""
+    if kernels is None:
+        return mse_to_planes(S, nrm, off)
+    return kernels.mse_to_planes(np.ascontiguousarray(S, np.float64), np.ascontiguousarray(nrm, np.float64),
+                                 np.ascontiguousarray(off, np.float64))
+
+
 def expected_noise2(S, p) -> np.ndarray:
     """Expected squared noise (N,) of point sets from their mean depth."""
     return p.sigma_m(S[:, 3] / np.maximum(S[:, 0], 1.0)) ** 2
 
 
-def grow_regions(planar, normal, mean, S, grid, p):
+def grow_region_labels(planar, normal, mean, S, grid, p, kernels=None):
     """Join adjacent planar cells whose union is still a plane (PEAC-style MSE test).
 
     Parameters
@@ -66,24 +85,24 @@ def grow_regions(planar, normal, mean, S, grid, p):
         Cell grid shape (cells are numbered row-major).
     p : DepthPlaneParams
         Noise model and thresholds.
+    kernels : namespace, optional
+        Compiled ``fit_planes`` / ``mse_to_planes`` (:func:`arkit.planes.depth_kernels.load`);
+        the numpy versions otherwise (same results to rounding).
 
     Returns
     -------
-    list of (cells (K,) int, normal (3,) float64, offset float)
-        Regions, largest first.
+    own : (Ncell,) int64
+        Region of each cell, numbered largest first; -1 for none.
+    normals : (R, 3) float64
+    offsets : (R,) float64
+        The regions' planes (R may be 0).
     """
     Hc, Wc = grid
     Ncell = Hc * Wc
     cos_merge = np.cos(np.radians(p.merge_angle_deg))
     f2 = p.merge_rms_factor ** 2
     e2 = expected_noise2(S, p)
-    idx = np.arange(Ncell).reshape(Hc, Wc)
-    # edges of the cell grid, laid out as pixels of a (2Hc-1, 2Wc-1) image: cell (i, j) at
-    # (2i, 2j), the edge to its right at (2i, 2j+1), the edge below at (2i+1, 2j)
-    ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    ey = np.concatenate([2 * (ea[: Hc * (Wc - 1)] // Wc), 2 * (ea[Hc * (Wc - 1):] // Wc) + 1])
-    ex = np.concatenate([2 * (ea[: Hc * (Wc - 1)] % Wc) + 1, 2 * (ea[Hc * (Wc - 1):] % Wc)])
+    ea, eb, ey, ex = _grid_edges(Hc, Wc)
     sel = planar[ea] & planar[eb]
     a, b, ey, ex = ea[sel], eb[sel], ey[sel], ex[sel]
     ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
@@ -92,7 +111,7 @@ def grow_regions(planar, normal, mean, S, grid, p):
     nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
     nm /= np.linalg.norm(nm, axis=1, keepdims=True)
     mu_ab = Sab[:, 1:4] / Sab[:, :1]
-    mse = mse_to_planes(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab))
+    mse = _mse(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab), kernels)
     ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
     a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
     alive = planar.copy()
@@ -112,13 +131,13 @@ def grow_regions(planar, normal, mean, S, grid, p):
         reg = relabel[comp]
         R = int(big.sum())
         if R == 0:
-            return []
+            return np.full(Ncell, -1), np.zeros((0, 3)), np.zeros(0)
         m = np.flatnonzero(reg >= 0)
         SR = region_sums(S[m], reg[m], R)
         first = np.full(R, -1)
         first[reg[m][::-1]] = m[::-1]
-        nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
-        bad = mse_to_planes(S[m], nR[reg[m]], oR[reg[m]]) > f2 * e2[m]
+        nR, oR, _, _ = _fit(SR, normal[first], kernels)
+        bad = _mse(S[m], nR[reg[m]], oR[reg[m]], kernels) > f2 * e2[m]
         frac = np.bincount(reg[m], weights=bad, minlength=R) / np.bincount(reg[m], minlength=R)
         prune = bad & (frac[reg[m]] < 0.5)
         if not prune.any():
@@ -127,15 +146,45 @@ def grow_regions(planar, normal, mean, S, grid, p):
         out[m[prune]] = True                                   # they may still form their own region
         on &= ~((out[a] != out[b]) & (reg[a] == reg[b]))
     noise = np.bincount(reg[m], weights=e2[m] * S[m, 0], minlength=R)
-    reg = merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2)
+    reg = merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2, kernels)
     R = int(reg.max()) + 1
     m = np.flatnonzero(reg >= 0)
     SR = region_sums(S[m], reg[m], R)
     first = np.full(R, -1)
     first[reg[m][::-1]] = m[::-1]
-    nR, oR, _, _ = fit_planes_from_moments(SR, reference_normals=normal[first])
+    nR, oR, _, _ = _fit(SR, normal[first], kernels)
     order = np.argsort(-SR[:, 0], kind="stable")
-    return [(np.flatnonzero(reg == r), nR[r], float(oR[r])) for r in order]
+    rank = np.empty(R + 1, np.int64)
+    rank[order] = np.arange(R)
+    rank[R] = -1
+    return rank[reg], nR[order], oR[order]            # reg -1 -> rank[R] = -1
+
+
+def grow_regions(planar, normal, mean, S, grid, p, kernels=None):
+    """:func:`grow_region_labels` as a list of (cells (K,) int, normal (3,) float64, offset float), largest first."""
+    own, nR, oR = grow_region_labels(planar, normal, mean, S, grid, p, kernels)
+    if len(nR) == 0:
+        return []
+    cells = np.argsort(own, kind="stable")
+    bounds = np.cumsum(np.bincount(own[own >= 0], minlength=len(nR)))
+    cells = cells[np.count_nonzero(own < 0):]
+    return [(c, nR[r], float(oR[r])) for r, c in enumerate(np.split(cells, bounds[:-1]))]
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_edges(Hc, Wc):
+    """Edges (a, b) between 4-neighbour cells of a (Hc, Wc) grid and their pixel (y, x) in a
+    (2Hc-1, 2Wc-1) image: cell (i, j) at (2i, 2j), the edge to its right at (2i, 2j+1), the edge
+    below at (2i+1, 2j). Read-only int64 arrays."""
+    idx = np.arange(Hc * Wc).reshape(Hc, Wc)
+    ea = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    eb = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    ey = np.concatenate([2 * (ea[: Hc * (Wc - 1)] // Wc), 2 * (ea[Hc * (Wc - 1):] // Wc) + 1])
+    ex = np.concatenate([2 * (ea[: Hc * (Wc - 1)] % Wc) + 1, 2 * (ea[Hc * (Wc - 1):] % Wc)])
+    for a in (ea, eb, ey, ex):
+        a.setflags(write=False)
+    return ea, eb, ey, ex
+
 
 
 def connected_components_4(img):
@@ -152,7 +201,7 @@ def region_sums(S, reg, R) -> np.ndarray:
     return onehot @ S
 
 
-def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarray:
+def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2, kernels=None) -> np.ndarray:
     """Merge regions whose union is a plane and that lie within two cells of each other.
 
     Parameters
@@ -161,6 +210,8 @@ def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarra
         Region label per cell, -1 for none.
     SR : (R, 10) float64
         Region moment sums; nR (R, 3) their normals; noise (R,) sum of n * sigma**2.
+    kernels : namespace, optional
+        Compiled plane fits (see :func:`grow_region_labels`).
 
     Returns
     -------
@@ -192,9 +243,9 @@ def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2) -> np.ndarra
     def scores(Si, Sj, ni, nj):
         # each side must fit the union's plane within its own noise (a near step must not
         # hide in the large noise budget of a far floor)
-        nu, ou, _, _ = fit_planes_from_moments(Si + Sj)
-        si = mse_to_planes(Si, nu, ou) / (f2 * ni / Si[:, 0])
-        sj = mse_to_planes(Sj, nu, ou) / (f2 * nj / Sj[:, 0])
+        nu, ou, _, _ = _fit(Si + Sj, None, kernels)
+        si = _mse(Si, nu, ou, kernels) / (f2 * ni / Si[:, 0])
+        sj = _mse(Sj, nu, ou, kernels) / (f2 * nj / Sj[:, 0])
         return np.maximum(si, sj)
 
     score = scores(SR[i], SR[j], noise[i], noise[j])

@@ -1,7 +1,8 @@
 """Recognition stages as session managers (:class:`arkit.core.managers.TrackableManager`).
 
 Each wraps one recogniser so a :class:`arkit.Session` runs it after camera tracking:
-image targets, faces, and people segmentation (which yields no trackables but an occlusion
+image targets, faces (detector or landmarker), hands, body pose, objects by category, and
+people segmentation (which yields no trackables but an occlusion
 mask that hides virtual content behind people).
 """
 
@@ -53,18 +54,44 @@ class ImageTargetManager(TrackableManager):
 
 
 class FaceManager(TrackableManager):
-    """Faces (``face:<n>`` trackables) from MediaPipe's face detector."""
+    """Faces (``face:<n>`` trackables) from MediaPipe's face detector, or with ``landmarks=True``
+    from its FaceLandmarker (478-point mesh, optional blendshapes, metric 6-DoF pose).
+
+    Parameters
+    ----------
+    landmarks : bool
+        Use :class:`~arkit.recognition.mediapipe_face_landmarks.FaceLandmarkTracker` (model
+        ``face_landmarker``) instead of :class:`~arkit.recognition.mediapipe_face.FaceTracker`.
+    **options
+        Passed to the tracker (e.g. ``blendshapes=True``, ``max_faces=2``, ``landmarker=...``).
+    """
 
     name = "faces"
 
-    def __init__(self, **options):
-        from arkit.recognition.mediapipe_face import FaceTracker
+    def __init__(self, landmarks: bool = False, **options):
+        self.landmarks = bool(landmarks)
+        if self.landmarks:
+            from arkit.recognition.mediapipe_face_landmarks import FaceLandmarkTracker
 
-        self._tracker = FaceTracker(**options)
+            self._tracker = FaceLandmarkTracker(**options)
+        else:
+            from arkit.recognition.mediapipe_face import FaceTracker
+
+            self._tracker = FaceTracker(**options)
 
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera))
+        if self.landmarks:
+            r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), frame.timestamp_s)
+        else:
+            r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera))
         return ManagerOutput(tuple(r.trackables), r.changes)
+
+    def reset(self) -> None:
+        if hasattr(self._tracker, "reset"):
+            self._tracker.reset()
+
+    def close(self) -> None:
+        self._tracker.close()
 
 
 class PeopleOcclusionManager(TrackableManager):
@@ -123,17 +150,48 @@ class PoseManager(_LandmarkManager):
         super().__init__(BodyPoseTracker(**options))
 
 
+class ObjectManager(TrackableManager):
+    """Objects by category (``object:<category>`` trackables) from MediaPipe's ObjectDetector.
+
+    Uses the frame's depth for a metric pose when it has one (see
+    :mod:`arkit.recognition.mediapipe_objects`). ``options`` go to
+    :class:`~arkit.recognition.mediapipe_objects.ObjectTracker` (e.g. ``categories=["cup"]``,
+    ``min_score=0.5``, ``detector=...``).
+    """
+
+    name = "objects"
+
+    def __init__(self, **options):
+        from arkit.recognition.mediapipe_objects import ObjectTracker
+
+        self._tracker = ObjectTracker(**options)
+
+    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        r = self._tracker.process(frame.image_rgb, frame.intrinsics, _pose(camera), depth_m=frame.depth_m)
+        return ManagerOutput(tuple(r.trackables), r.changes)
+
+    def reset(self) -> None:
+        self._tracker.reset()
+
+    def close(self) -> None:
+        self._tracker.close()
+
+
 def build_recognition_managers(cfg: dict) -> list:
     """Managers for a scene file's validated ``recognition`` section."""
     managers = []
     if cfg.get("image_targets"):
         managers.append(ImageTargetManager(cfg["image_targets"]))
-    if cfg.get("faces"):
-        managers.append(FaceManager())
+    faces = cfg.get("faces")
+    if faces is True or isinstance(faces, dict):  # a mapping (even empty) enables it with options
+        managers.append(FaceManager(**(faces if isinstance(faces, dict) else {})))
     if cfg.get("people_occlusion"):
         managers.append(PeopleOcclusionManager())
     if cfg.get("hands"):
         managers.append(HandManager())
     if cfg.get("body_pose"):
         managers.append(PoseManager())
+    objects = cfg.get("objects")
+    if objects is True or isinstance(objects, dict):
+        managers.append(ObjectManager(**(objects if isinstance(objects, dict) else {})))
     return managers

@@ -212,6 +212,10 @@ class FaceTracker:
         self._prev = current
         return FaceTrackingResult(tuple(trackables), TrackableChanges(tuple(added), tuple(updated), tuple(sorted(free))))
 
+    def reset(self) -> None:
+        """Forget the faces of earlier frames (ids are not reused)."""
+        self._prev = {}
+
     def close(self) -> None:
         self.detector.close()
 

@@ -5,8 +5,9 @@
 ...     [(t.id, t.image_points_px.shape) for t in out.trackables]
 
 Model: the ``pose_landmarker`` registry entry (``pose_landmarker_lite.task``; the name
-``"pose_landmarker_lite"`` is accepted too); :class:`~arkit.recognition.models.MissingModelError`
-when it is not cached.
+``"pose_landmarker_lite"`` is accepted too), or when only it is cached ``pose_landmarker_full``
+(which ``arkit models import-wheel`` packs offline from the legacy wheel);
+:class:`~arkit.recognition.models.MissingModelError` when neither is cached.
 
 Coarse pose (no depth): the torso length (shoulder midpoint to hip midpoint) in MediaPipe's
 world landmarks (metres) over the same length in pixels gives the distance, or an assumed
@@ -136,9 +137,14 @@ class BodyPoseTracker(LandmarkerTracker):
         if landmarker is not None:
             self._lm = landmarker
             return
+        from arkit.recognition.models import is_available
         from arkit.recognition.models import model_path as cached
 
-        self.model_file = Path(model_path) if model_path else cached(_ALIASES.get(model, model))
+        name = _ALIASES.get(model, model)
+        if not model_path and name == "pose_landmarker" and not is_available(name) and is_available("pose_landmarker_full"):
+            log.info("pose_landmarker (lite) is not cached: using pose_landmarker_full")
+            name = "pose_landmarker_full"
+        self.model_file = Path(model_path) if model_path else cached(name)
         from mediapipe.tasks.python import BaseOptions, vision
 
         mode = self._vision_running_mode()

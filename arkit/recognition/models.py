@@ -13,6 +13,8 @@ Two ways to fill the cache:
   alone. The legacy ``mediapipe==0.10.21`` wheel ships BlazeFace and selfie-segmentation
   ``.tflite`` files that mediapipe 1.x's Tasks API loads (``FaceDetector``, ``ImageSegmenter``).
   They are copied under the registry names and their origin is written to ``sources.json``.
+  The hand, full pose and a reduced face landmarker ``.task`` bundle are packed from the
+  wheel's models (:mod:`arkit.recognition.model_bundles`).
 
 >>> [s.name for s in list_models()][:2]
 ['face_detector', 'face_detector_full_range']
@@ -62,6 +64,9 @@ class ModelSpec:
         Path of an equivalent file inside the ``mediapipe==0.10.21`` wheel.
     wheel_sha256 : str or None
         Checksum of that wheel file (measured from mediapipe-0.10.21 cp311 manylinux wheel).
+    wheel_bundle : bool
+        The ``.task`` bundle can be packed from the wheel's models
+        (:mod:`arkit.recognition.model_bundles`).
     """
 
     name: str
@@ -72,6 +77,12 @@ class ModelSpec:
     sha256: Optional[str] = None
     wheel_member: Optional[str] = None
     wheel_sha256: Optional[str] = None
+    wheel_bundle: bool = False
+
+    @property
+    def from_wheel(self) -> bool:
+        """Whether ``arkit models import-wheel`` provides this model."""
+        return bool(self.wheel_member or self.wheel_bundle)
 
 
 REGISTRY = {
@@ -89,12 +100,18 @@ REGISTRY = {
         ModelSpec("face_landmarker", "face_landmarker.task", "FaceLandmarker",
                   f"{_BASE}/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
                   "478 face landmarks + blendshapes (task bundle)"),
+        ModelSpec("face_landmarker_legacy", "face_landmarker_legacy.task", "FaceLandmarker", None,
+                  "468-point face mesh packed from the legacy wheel (no blendshapes, matrix or iris)",
+                  wheel_bundle=True),
         ModelSpec("hand_landmarker", "hand_landmarker.task", "HandLandmarker",
                   f"{_BASE}/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
-                  "21 hand landmarks per hand (task bundle)"),
+                  "21 hand landmarks per hand (task bundle)", wheel_bundle=True),
         ModelSpec("pose_landmarker", "pose_landmarker_lite.task", "PoseLandmarker",
                   f"{_BASE}/pose_landmarker/pose_landmarker_lite/float16/1/pose_landmarker_lite.task",
                   "33 body landmarks, lite (task bundle)"),
+        ModelSpec("pose_landmarker_full", "pose_landmarker_full.task", "PoseLandmarker",
+                  f"{_BASE}/pose_landmarker/pose_landmarker_full/float16/1/pose_landmarker_full.task",
+                  "33 body landmarks, full (task bundle)", wheel_bundle=True),
         ModelSpec("selfie_segmenter", "selfie_segmenter.tflite", "ImageSegmenter",
                   f"{_BASE}/image_segmenter/selfie_segmenter/float16/latest/selfie_segmenter.tflite",
                   "person vs background mask",
@@ -147,7 +164,7 @@ def model_path(name: str) -> Path:
     if p.is_file() and p.stat().st_size > 0:
         return p
     how = [f"run 'arkit models fetch {name}'"] if s.url else []
-    if s.wheel_member:
+    if s.from_wheel:
         how.append(f"run 'arkit models import-wheel' (offline from PyPI: {LEGACY_WHEEL})")
     src = f" from {s.url}" if s.url else ""
     raise MissingModelError(
@@ -273,7 +290,7 @@ def import_from_wheel(wheel=None, names=None) -> dict:
     """
     from arkit.io.atomic import atomic_write_bytes
 
-    wanted = [spec(n) for n in names] if names else [s for s in list_models() if s.wheel_member]
+    wanted = [spec(n) for n in names] if names else [s for s in list_models() if s.from_wheel]
     with tempfile.TemporaryDirectory(prefix="arkit_mp_wheel_") as tmp:
         wheel_path = Path(wheel) if wheel else download_legacy_wheel(tmp)
         if not wheel_path.is_file():
@@ -287,8 +304,20 @@ def import_from_wheel(wheel=None, names=None) -> dict:
             members = set(zf.namelist())
             cache_dir().mkdir(parents=True, exist_ok=True)
             for s in wanted:
-                if not s.wheel_member:
+                if not s.from_wheel:
                     raise ArkitError(f"model {s.name!r} is not in the {LEGACY_WHEEL} wheel")
+                if s.wheel_bundle:
+                    from arkit.recognition.model_bundles import pack_from_wheel
+
+                    try:
+                        data = pack_from_wheel(s.name, zf)
+                    except Exception as e:  # noqa: BLE001 - missing member, or a model flatbuffers cannot parse
+                        log.warning("cannot pack %s from %s: %s", s.name, wheel_path.name, e)
+                        continue
+                    digest = hashlib.sha256(data).hexdigest()
+                    out[s.name] = atomic_write_bytes(cached_path(s.name), data)
+                    _record_source(s.name, f"{wheel_path.name}: packed by arkit.recognition.model_bundles", digest)
+                    continue
                 if s.wheel_member not in members:
                     log.warning("%s has no %s", wheel_path.name, s.wheel_member)
                     continue

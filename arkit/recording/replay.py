@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -71,6 +72,7 @@ class FrameIndex:
                                      f"{expected_frames}; the recording is truncated or corrupt")
         self._by_index = {int(i): k for k, i in enumerate(indices)}
         self._fh = None
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -81,10 +83,11 @@ class FrameIndex:
 
     def line(self, position: int) -> str:
         """The raw JSON text of one record."""
-        if self._fh is None:
-            self._fh = open(self.path, "rb")
-        self._fh.seek(int(self.offsets[position]))
-        return self._fh.readline().decode("utf-8")
+        with self._lock:   # the source (maybe on a prefetch thread) and the tracker share this index
+            if self._fh is None:
+                self._fh = open(self.path, "rb")
+            self._fh.seek(int(self.offsets[position]))
+            return self._fh.readline().decode("utf-8")
 
     def record(self, position: int) -> fmt.FrameRecord:
         """The decoded record at ``position``."""

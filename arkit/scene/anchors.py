@@ -44,6 +44,9 @@ class AnchorBinding:
         :class:`arkit.scene.placement.Placement` pins it to the plane it hits.
     alignment : {"any", "horizontal", "vertical"}
         With ``raycast_uv``: which planes the ray may hit.
+    grab_radius_px : float, optional
+        The content can be grabbed by a pinching hand whose pinch starts within this many
+        pixels of it (:mod:`arkit.scene.grab`); None = not grabbable.
     """
 
     trackable_id: Optional[str] = None
@@ -54,6 +57,7 @@ class AnchorBinding:
     label: Optional[str] = None
     raycast_uv: Optional[tuple] = None
     alignment: str = "any"
+    grab_radius_px: Optional[float] = None
 
     def __post_init__(self):
         if sum(x is not None for x in (self.trackable_id, self.kind, self.T_world_anchor, self.raycast_uv)) > 1:
@@ -62,6 +66,12 @@ class AnchorBinding:
             raise ValueError(f"raycast alignment must be 'any', 'horizontal' or 'vertical', got {self.alignment!r}")
         if self.raycast_uv is not None and self.raycast_uv != "pinch":
             object.__setattr__(self, "raycast_uv", tuple(float(x) for x in self.raycast_uv))
+        if self.grab_radius_px is not None:
+            if self.kind is not None:
+                raise ValueError("grabbable content needs a single anchor (not every trackable of a kind)")
+            if not float(self.grab_radius_px) > 0:
+                raise ValueError(f"grab radius must be positive (pixels), got {self.grab_radius_px!r}")
+            object.__setattr__(self, "grab_radius_px", float(self.grab_radius_px))
         object.__setattr__(self, "T_trackable_anchor", as_transform(self.T_trackable_anchor, "anchor offset"))
         if self.T_world_anchor is not None:
             object.__setattr__(self, "T_world_anchor", as_transform(self.T_world_anchor, "world anchor"))

@@ -5,7 +5,9 @@ A binding ``AnchorBinding(raycast_uv=(0.5, 0.5), alignment="horizontal")`` (scen
 frame, the ray through that pixel hits a plane. :class:`Placement` then replaces it by a binding
 that follows the hit plane with a fixed offset ``T_plane_anchor``, so the content moves with the
 plane when the plane estimate is refined. :meth:`arkit.scene.graph.Scene.resolve` stays pure: the
-session calls :meth:`Placement.update` before it.
+session calls :meth:`Placement.update` before it. ``Placement.update`` also runs the pinch grab
+gesture (:class:`arkit.scene.grab.GrabInteraction`, ``Placement.grab``) for content with
+``grab_radius_px``.
 
 >>> import numpy as np
 >>> from arkit.core.camera import Intrinsics
@@ -94,8 +96,11 @@ class Placement:
     """
 
     def __init__(self, rehome_distance_m: float = 0.05):
+        from arkit.scene.grab import GrabInteraction
+
         self.rehome_distance_m = float(rehome_distance_m)
         self._placed = {}  # node name -> (plane id, last T_world_anchor)
+        self.grab = GrabInteraction()  # pinch to grab / drag / drop content with grab_radius_px
 
     def update(self, scene, trackables: Iterable, intrinsics, camera) -> list:
         """Resolve the pending raycasts of ``scene`` on this frame and re-home content whose plane
@@ -118,8 +123,17 @@ class Placement:
             Names of the content placed on this frame.
         """
         bound = scene._bound  # (AnchorBinding, SceneNode) pairs, replaced in place
+        trackables = tuple(trackables)
         planes = {t.id: t for t in trackables if t.kind == "plane"}
         self._rehome(bound, planes)
+        live_planes = {k: p for k, p in planes.items() if getattr(p, "subsumed_by", None) is None
+                       and getattr(p.state, "value", p.state) != "STOPPED"}
+        grabbing = self.grab.update(bound, trackables, intrinsics, camera, live_planes)
+        for ev in self.grab.events:  # grabbed content leaves plane re-homing; dropped-on-plane joins it
+            if ev.kind == "grabbed":
+                self._placed.pop(ev.node_name, None)
+            elif ev.kind == "dropped" and ev.on is not None:
+                self._placed[ev.node_name] = (ev.on, ev.T_world_anchor)
         pending = [i for i, (b, _) in enumerate(bound) if b.raycast_uv is not None]
         if not pending or not camera.is_tracking or not planes:
             return []
@@ -130,7 +144,7 @@ class Placement:
         placed = []
         pinches = [t.pinch_point_px for t in trackables
                    if t.kind == "hand" and getattr(t, "pinch_state", None) == "started"
-                   and getattr(t, "pinch_point_px", None) is not None]
+                   and getattr(t, "pinch_point_px", None) is not None and t.id not in grabbing]
         for i in pending:
             binding, node = bound[i]
             if isinstance(binding.raycast_uv, str):  # "pinch": place where a hand starts pinching
@@ -148,7 +162,8 @@ class Placement:
             T_world_anchor = facing_pose(hit.T_world_hit, T_wc[:3, 3])
             T_plane_anchor = invert(planes[hit.trackable_id].T_world_local) @ T_world_anchor
             bound[i] = (AnchorBinding(trackable_id=hit.trackable_id, T_trackable_anchor=T_plane_anchor,
-                                      show_when_paused=binding.show_when_paused), node)
+                                      show_when_paused=binding.show_when_paused,
+                                      grab_radius_px=binding.grab_radius_px), node)
             log.info("placed '%s' on %s at %s", node.name, hit.trackable_id, np.round(hit.point_world, 3).tolist())
             self._placed[node.name] = (hit.trackable_id, T_world_anchor)
             placed.append(node.name)
@@ -169,7 +184,8 @@ class Placement:
             if new is None:
                 new = self._coplanar(T_world_anchor, planes.values())
             if new is None:
-                bound[i] = (AnchorBinding.world(T_world_anchor), node)
+                bound[i] = (AnchorBinding(T_world_anchor=T_world_anchor, show_when_paused=b.show_when_paused,
+                                          grab_radius_px=b.grab_radius_px), node)
                 self._placed.pop(node.name)
                 log.info("'%s': plane %s lost, content stays world-fixed", node.name, b.trackable_id)
                 continue

@@ -38,6 +38,20 @@ A video on an image target (``recognition: {image_targets: targets.yaml}``)::
         size_m: [0.3, 0.2]               # optional; default: the target's physical size
         loop: true                       # default
 
+Faces, hands and grabbing (``recognition: {faces: {landmarks: true}, hands: true}``)::
+
+    content:
+      - name: glasses
+        anchor: kind:face                # one copy on each face (detector or landmarker)
+        model: glasses.glb
+      - name: cube
+        anchor: {raycast: pinch}         # dropped on the plane under the first pinch
+        box: 0.1
+        grab: pinch                      # or {gesture: pinch, radius_px: 80}: pinch it to drag it
+
+Objects by category (optional model ``object_detector``): ``recognition: {objects: {categories:
+[cup], min_score: 0.5}}`` gives ``object:cup`` trackables (``anchor: object:cup``).
+
 Every error names the file, the line and the key (:class:`arkit.core.errors.SceneFileError`).
 """
 
@@ -61,14 +75,20 @@ NUMBER = (int, float)
 
 TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
             "render": dict, "planes": dict, "recognition": dict, "content": list}
-PLANES_KEYS = {"enabled": bool}
-RECOGNITION_KEYS = {"image_targets": str, "faces": bool, "people_occlusion": bool, "hands": bool,
-                    "body_pose": bool}
+PLANES_KEYS = {"enabled": bool, "every": int, "background": bool}
+RECOGNITION_KEYS = {"image_targets": str, "faces": (bool, dict), "people_occlusion": bool, "hands": bool,
+                    "body_pose": bool, "objects": (bool, dict)}
+FACES_KEYS = {"landmarks": bool, "blendshapes": bool, "max_faces": int}
+OBJECTS_KEYS = {"categories": list, "min_score": NUMBER, "max_results": int}
 TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marker_sizes_m": dict,
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str,
                  "detector_params": dict,
+                 "mode": str, "scale": str, "gravity": str, "marker_id": int, "recorded_up": list, "vslam": dict,
                  "name": str, "features": str, "mesh": str, "units_m": NUMBER, "up": str}
-TRACKING_TYPES = ("markers", "recorded", "model_target", "none")
+TRACKING_TYPES = ("markers", "recorded", "model_target", "vslam", "none")
+VSLAM_KEYS = ("mode", "scale", "gravity", "marker_id", "recorded_up", "vslam")
+VSLAM_CHOICES = {"mode": ("auto", "rgbd", "mono"), "scale": ("marker", "depth", "recorded"),
+                 "gravity": ("imu", "floor", "recorded", "marker")}
 MODEL_TARGET_KEYS = ("name", "features", "mesh", "units_m", "up")
 MAP_KEYS = {"board": dict, "markers": list, "single": int}
 BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,
@@ -81,8 +101,10 @@ CONTENT_KEYS = {"name": str, "anchor": (str, dict), "box": (list, NUMBER), "sphe
                 "label": str, "model": str, "color": (list, str), "position_m": list, "rotation_deg": list,
                 "scale": (list, NUMBER), "opacity": NUMBER, "label_height_m": NUMBER,
                 "show_when_paused": bool, "children": list, "unlit": bool, "shadow": (bool, dict),
-                "video": str, "size_m": list, "loop": bool}
+                "video": str, "size_m": list, "loop": bool, "grab": (str, dict)}
 SHADOW_KEYS = {"radius_m": NUMBER, "opacity": NUMBER}
+GRAB_KEYS = {"gesture": str, "radius_px": NUMBER}
+GRAB_RADIUS_PX = 60.0
 RAYCAST_ALIGNMENTS = ("horizontal", "vertical", "any")
 
 
@@ -197,6 +219,7 @@ def load_scene(path) -> SceneFile:
     recognition = dict(ctx.check(dict(data.get("recognition", {})), "recognition", RECOGNITION_KEYS, "recognition"))
     if "image_targets" in recognition:
         recognition["image_targets"] = str(_data_file(ctx, recognition["image_targets"], "recognition.image_targets"))
+    _check_recognition_options(ctx, recognition)
     scene = Scene(str(data.get("name", path.stem)))
     items = data.get("content", [])
     for i, item in enumerate(items):
@@ -206,6 +229,10 @@ def load_scene(path) -> SceneFile:
             scene.add(node, on=binding)
         except ValueError as e:
             raise ctx.error(key, str(e)) from None
+    pinchy = [n.name for b, n in scene.bindings() if b.grab_radius_px is not None or b.raycast_uv == "pinch"]
+    if pinchy and not recognition.get("hands"):
+        log.warning("%s: %s use the pinch gesture but 'recognition: {hands: true}' is not set; "
+                    "they react only to hand trackables from managers given to the Session", path, ", ".join(pinchy))
     intr = data.get("intrinsics")
     if intr is not None:
         intr = str(_data_file(ctx, intr, "intrinsics"))
@@ -219,6 +246,7 @@ def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
     kind = t.setdefault("type", "markers")
     if kind not in TRACKING_TYPES:
         raise ctx.error("tracking.type", f"unknown tracking type '{kind}' (use {', '.join(TRACKING_TYPES)})")
+    _check_vslam(ctx, t, kind)
     if "marker_size_m" in t and not t["marker_size_m"] > 0:
         raise ctx.error("tracking.marker_size_m", "must be positive (metres)")
     sizes = {}
@@ -268,6 +296,22 @@ def _parse_tracking(ctx: _Ctx, t: Any) -> dict:
         k = next(k for k in MODEL_TARGET_KEYS if k in t)
         raise ctx.error(f"tracking.{k}", f"'{k}' belongs to tracking type 'model_target', not '{kind}'")
     return t
+
+
+def _check_vslam(ctx: _Ctx, t: dict, kind: str) -> None:
+    """``type: vslam`` options: ``mode``, ``scale``, ``gravity`` (see ``docs/tracking.md``)."""
+    if kind != "vslam":
+        if any(k in t for k in VSLAM_KEYS):
+            k = next(k for k in VSLAM_KEYS if k in t)
+            raise ctx.error(f"tracking.{k}", f"'{k}' belongs to tracking type 'vslam', not '{kind}'")
+        return
+    for k, choices in VSLAM_CHOICES.items():
+        if k in t and t[k] not in choices:
+            raise ctx.error(f"tracking.{k}", f"unknown {k} '{t[k]}' (use {', '.join(choices)})")
+    if "marker" in (t.get("scale"), t.get("gravity")) and not t.get("marker_size_m", 0) > 0:
+        raise ctx.error("tracking", "scale/gravity 'marker' needs 'marker_size_m' (the printed square's side, metres)")
+    if "recorded_up" in t:
+        t["recorded_up"] = ctx.vector(t["recorded_up"], "tracking.recorded_up", 3).tolist()
 
 
 def resolve_data_path(path: str, base_dir: Path) -> Path:
@@ -379,6 +423,37 @@ def _parse_raycast_anchor(ctx: _Ctx, a: dict, key: str):
     if alignment not in RAYCAST_ALIGNMENTS:
         raise ctx.error(f"{key}.alignment", f"unknown alignment '{alignment}' (use {', '.join(RAYCAST_ALIGNMENTS)})")
     return AnchorBinding(raycast_uv=uv, alignment=alignment)
+
+
+def _check_recognition_options(ctx: _Ctx, rec: dict) -> None:
+    """``faces: {landmarks, blendshapes, max_faces}`` and ``objects: {categories, min_score, max_results}``."""
+    if isinstance(rec.get("faces"), dict):
+        f = ctx.check(rec["faces"], "recognition.faces", FACES_KEYS, "recognition.faces")
+        extra = [k for k in ("blendshapes", "max_faces") if k in f]
+        if extra and not f.get("landmarks", False):
+            raise ctx.error(f"recognition.faces.{extra[0]}", f"'{extra[0]}' needs the face landmarker: add 'landmarks: true'")
+        if "max_faces" in f and f["max_faces"] < 1:
+            raise ctx.error("recognition.faces.max_faces", f"must be at least 1, got {f['max_faces']}")
+    if isinstance(rec.get("objects"), dict):
+        o = ctx.check(rec["objects"], "recognition.objects", OBJECTS_KEYS, "recognition.objects")
+        if not all(isinstance(c, str) and c for c in o.get("categories", [])):
+            raise ctx.error("recognition.objects.categories", "categories must be a list of names such as [cup, bottle]")
+        if "min_score" in o and not 0 <= o["min_score"] <= 1:
+            raise ctx.error("recognition.objects.min_score", f"must be between 0 and 1, got {o['min_score']!r}")
+        if "max_results" in o and o["max_results"] < 1:
+            raise ctx.error("recognition.objects.max_results", f"must be at least 1, got {o['max_results']}")
+
+
+def _parse_grab(ctx: _Ctx, v: Any, key: str) -> float:
+    """``grab: pinch`` or ``grab: {gesture: pinch, radius_px: 80}``: the grab radius in pixels."""
+    opts = {"gesture": v} if isinstance(v, str) else ctx.check(v, key, GRAB_KEYS, "grab")
+    if opts.get("gesture", "pinch") != "pinch":
+        k = key if isinstance(v, str) else f"{key}.gesture"
+        raise ctx.error(k, f"unknown grab gesture {opts['gesture']!r} (use 'pinch'; needs recognition: {{hands: true}})")
+    r = opts.get("radius_px", GRAB_RADIUS_PX)
+    if not r > 0:
+        raise ctx.error(f"{key}.radius_px", f"must be positive (pixels), got {r!r}")
+    return float(r)
 
 
 def _parse_shadow(ctx: _Ctx, node, v: Any, key: str) -> None:
@@ -497,4 +572,12 @@ def _parse_content(ctx: _Ctx, item: Any, key: str, base_dir: Path, default_name:
         from dataclasses import replace
 
         binding = replace(binding, show_when_paused=bool(item["show_when_paused"]))
+    if "grab" in item:
+        if ".children[" in key:
+            raise ctx.error(f"{key}.grab", "'grab' goes on a top-level content entry (the whole entry is picked up)")
+        if binding.kind is not None:
+            raise ctx.error(f"{key}.grab", f"content on {binding.describe} has one copy per trackable and cannot be grabbed")
+        from dataclasses import replace
+
+        binding = replace(binding, grab_radius_px=_parse_grab(ctx, item["grab"], f"{key}.grab"))
     return binding, node

@@ -32,7 +32,7 @@ def build_marker_map(cfg: dict, dictionary: str, default_size_m: float, sizes_m:
 
 def build_tracker(tracking: dict) -> Optional[Tracker]:
     """Tracker for a scene file's ``tracking`` section (``type``: markers, recorded,
-    model_target or none)."""
+    model_target, vslam or none)."""
     kind = tracking.get("type", "markers")
     if kind == "none":
         return None
@@ -69,4 +69,36 @@ def build_tracker(tracking: dict) -> Optional[Tracker]:
                                                   units_m=float(tracking.get("units_m", 1.0)),
                                                   up=str(tracking.get("up", "+z")))
         return ModelTargetCameraTracker(target)
+    if kind == "vslam":
+        return build_visual_tracker(tracking)
     raise ArkitError(f"unknown tracking type '{kind}'")
+
+
+def build_visual_tracker(tracking: dict) -> Tracker:
+    """``type: vslam``: a :class:`VisualTracker` (``mode``: auto, rgbd or mono; ``vslam``: overrides of
+    :class:`VisualTrackerConfig` fields), wrapped in a :class:`WorldAlignedTracker` when ``scale``
+    (marker, depth, recorded) or ``gravity`` (imu, floor, recorded, marker) is given; the marker
+    options are ``dictionary``, ``marker_size_m`` and ``marker_id``, the recorded world's up axis
+    ``recorded_up`` (default [0, 1, 0]). See ``docs/tracking.md``.
+    """
+    import dataclasses
+
+    from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
+
+    overrides = dict(tracking.get("vslam") or {})
+    fields = {f.name for f in dataclasses.fields(VisualTrackerConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ArkitError(f"tracking.vslam: unknown VisualTrackerConfig field(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(fields))}")
+    overrides["mode"] = tracking.get("mode", overrides.get("mode", "auto"))
+    tracker = VisualTracker(VisualTrackerConfig(**overrides))
+    scale, gravity = tracking.get("scale"), tracking.get("gravity")
+    if scale is None and gravity is None:
+        return tracker
+    from arkit.tracking.world_alignment import WorldAlignedTracker
+
+    return WorldAlignedTracker(tracker, scale=scale, gravity=gravity,
+                               marker_dictionary=tracking.get("dictionary", "DICT_6X6_250"),
+                               marker_size_m=tracking.get("marker_size_m"), marker_id=tracking.get("marker_id"),
+                               recorded_up_world=tracking.get("recorded_up", (0.0, 1.0, 0.0)))

@@ -98,3 +98,31 @@ def test_fractional_fps_and_mkv(tmp_path, pattern):
     codec, frames, rate = decode_all(path)
     assert codec == "h264" and len(frames) == 6
     assert rate == pytest.approx(29.97, abs=0.01)
+
+
+def test_background_writer_matches_the_plain_writer(tmp_path, pattern):
+    from arkit.io.video_writer import BackgroundVideoWriter
+
+    opts = dict(crf=18, preset="ultrafast", options={"threads": "1"})
+    with VideoWriter(tmp_path / "a.mp4", fps=10, **opts) as w:
+        for i in range(9):
+            w.write(pattern(i))
+    buf = pattern(0).copy()
+    with BackgroundVideoWriter(tmp_path / "b.mp4", fps=10, queue_size=2, **opts) as bw:
+        for i in range(9):
+            buf[:] = pattern(i)          # a reused, writable buffer: the writer must copy it
+            bw.write(buf)
+        assert not (tmp_path / "b.mp4").exists()
+    assert bw.frames_written == 9
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_background_writer_bad_frame_raises_in_the_caller(tmp_path, pattern):
+    from arkit.io.video_writer import BackgroundVideoWriter
+
+    bw = BackgroundVideoWriter(tmp_path / "c.mp4", fps=10)
+    bw.write(pattern(0))
+    with pytest.raises(FrameError, match="same size"):
+        bw.write(pattern(1, w=64, h=48))
+    assert bw.close() is None
+    assert os.listdir(tmp_path) == []

@@ -10,7 +10,11 @@ from arkit.recognition import models
 
 def test_registry_has_required_models():
     names = {s.name for s in models.list_models()}
-    assert {"face_detector", "face_landmarker", "hand_landmarker", "pose_landmarker", "selfie_segmenter"} <= names
+    assert {"face_detector", "face_landmarker", "hand_landmarker", "pose_landmarker", "pose_landmarker_full",
+            "selfie_segmenter", "object_detector"} <= names
+    assert models.spec("face_landmarker").url.endswith("/face_landmarker/face_landmarker/float16/1/face_landmarker.task")
+    assert models.spec("object_detector").url.endswith("/efficientdet_lite0/float16/1/efficientdet_lite0.tflite")
+    assert models.spec("pose_landmarker_full").from_wheel and not models.spec("face_landmarker").from_wheel
     assert models.spec("face_detector").filename == "blaze_face_short_range.tflite"
     for s in models.list_models():
         assert s.url is None or s.url.startswith("https://storage.googleapis.com/mediapipe-models/")
@@ -40,7 +44,15 @@ def test_import_from_fake_wheel(tmp_path, monkeypatch):
     src = models.sources()["face_detector"]
     assert src["origin"].endswith(models.spec("face_detector").wheel_member) and len(src["sha256"]) == 64
     with pytest.raises(ArkitError):
-        models.import_from_wheel(wheel, names=["hand_landmarker"])  # not in the wheel
+        models.import_from_wheel(wheel, names=["face_landmarker"])  # not in the wheel
+    # a bundle whose models the (fake) wheel lacks is skipped with a warning, not half-written
+    assert models.import_from_wheel(wheel, names=["hand_landmarker"]) == {}
+    assert not models.is_available("hand_landmarker")
+    bad = tmp_path / "mediapipe-0.10.21-bad.whl"
+    with zipfile.ZipFile(bad, "w") as zf:  # the pose members are there but are not TFLite models
+        zf.writestr("mediapipe/modules/pose_detection/pose_detection.tflite", b"garbage")
+        zf.writestr("mediapipe/modules/pose_landmark/pose_landmark_full.tflite", b"garbage")
+    assert models.import_from_wheel(bad, names=["pose_landmarker_full"]) == {}
 
 
 def test_cli_models_list_and_path(tmp_path, monkeypatch, capsys):

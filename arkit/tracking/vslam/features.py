@@ -53,18 +53,22 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def sample_depth(depth_m: np.ndarray, uv: np.ndarray, window_px: int = 7, max_spread: float = 0.05) -> np.ndarray:
     """Depth at pixels ``uv`` (N, 2) from a (H, W) float32 depth image, 0 where invalid or where
-    the ``window_px`` neighbourhood spans more than ``max_spread`` relative depth (an edge)."""
-    import cv2
+    the ``window_px`` neighbourhood spans more than ``max_spread`` relative depth (an edge).
 
+    Only the N windows are read (no full-image filtering); invalid (0) pixels inside a window
+    are ignored for the spread, as they carry no depth."""
     h, w = depth_m.shape
-    ui = np.clip(np.rint(uv[:, 0]).astype(int), 0, w - 1)
-    vi = np.clip(np.rint(uv[:, 1]).astype(int), 0, h - 1)
+    ui = np.clip(np.rint(uv[:, 0]).astype(np.intp), 0, w - 1)
+    vi = np.clip(np.rint(uv[:, 1]).astype(np.intp), 0, h - 1)
     d = depth_m[vi, ui].astype(np.float64)
     if window_px > 1 and len(uv):
-        kernel = np.ones((window_px, window_px), np.uint8)
-        dmax = cv2.dilate(depth_m, kernel)
-        dmin = cv2.erode(np.where(depth_m > 0, depth_m, np.float32(1e6)).astype(np.float32), kernel)
-        lo, hi = dmin[vi, ui].astype(np.float64), dmax[vi, ui].astype(np.float64)
+        r = window_px // 2
+        off = np.arange(-r, window_px - r)
+        rows = np.clip(vi[:, None] + off, 0, h - 1)
+        cols = np.clip(ui[:, None] + off, 0, w - 1)
+        patch = depth_m[rows[:, :, None], cols[:, None, :]].reshape(len(uv), -1)
+        hi = patch.max(1).astype(np.float64)
+        lo = np.where(patch > 0, patch, np.float32(1e6)).min(1).astype(np.float64)
         d = np.where((hi - lo) <= max_spread * np.maximum(d, 1e-6), d, 0.0)
     return d
 
@@ -110,8 +114,10 @@ class OrbExtractor:
     def _bucket(self, kps, width: int, height: int) -> list:
         if len(kps) <= self.n_features:
             return list(kps)
+        import cv2
+
         gc, gr = self.grid
-        pts = np.array([k.pt for k in kps], np.float64)
+        pts = cv2.KeyPoint_convert(kps).astype(np.float64)
         resp = np.array([k.response for k in kps], np.float64)
         cell = (np.minimum((pts[:, 1] * gr / height).astype(int), gr - 1) * gc
                 + np.minimum((pts[:, 0] * gc / width).astype(int), gc - 1))
@@ -138,6 +144,8 @@ class OrbExtractor:
         depth_m : (H, W) float32, optional
             Depth image (0 = invalid); sampled at the rounded keypoint position.
         """
+        import cv2
+
         h, w = gray.shape[:2]
         kps = self._orb.detect(gray, None)
         if len(kps) < self.n_features // 2:
@@ -148,7 +156,7 @@ class OrbExtractor:
         kps, desc = self._orb.compute(gray, kps)
         if desc is None or len(kps) == 0:
             return FrameFeatures.empty()
-        uv = np.array([k.pt for k in kps], np.float64)
+        uv = cv2.KeyPoint_convert(kps).astype(np.float64)
         octave = np.array([k.octave for k in kps], np.int32).clip(0, self.n_levels - 1)
         d = np.zeros(len(uv))
         if depth_m is not None:

@@ -112,12 +112,14 @@ def search_by_projection(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.
 
 def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray, uv: np.ndarray,
                   inv_sigma2: np.ndarray, depth_m: np.ndarray | None = None, bf: float = 0.0,
-                  rounds: int = 4, iterations: int = 10):
+                  rounds: int = 4, iterations: int = 10, tol: float = 1e-6):
     """Motion-only optimisation of ``T_camera_world`` from 3D-2D matches (ORB-SLAM's PoseOptimization).
 
-    Gauss-Newton on a left-multiplied SE(3) increment with a Huber kernel; after each round,
-    matches whose chi-square exceeds the 95% threshold are marked outliers and left out of the
-    next round (and may come back if the pose improves).
+    Gauss-Newton on a left-multiplied SE(3) increment with a Huber kernel (vectorised numpy, one
+    6x6 solve per iteration); after each round, matches whose chi-square exceeds the 95%
+    threshold are marked outliers and left out of the next round (and may come back if the pose
+    improves). A round stops when the step is below ``tol`` (radians / metres); the rounds stop
+    when the inlier set no longer changes.
 
     Parameters
     ----------
@@ -139,50 +141,44 @@ def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray
     """
     n = len(X_world)
     T = T_camera_world.copy()
-    inl = np.ones(n, bool)
     if n < 3:
         return T, np.zeros(n, bool)
+    X_world = np.ascontiguousarray(X_world, np.float64)
     has_d = (depth_m > 0) & (bf > 0) if depth_m is not None else np.zeros(n, bool)
     inv_d = np.where(has_d, bf / np.where(has_d, depth_m, 1.0), 0.0)
     fx, fy, cx, cy = K.fx, K.fy, K.cx, K.cy
+    delta2 = CHI2_STEREO if bf > 0 else CHI2_MONO
+    thr = np.where(has_d, CHI2_STEREO, CHI2_MONO)
+    hd = has_d.astype(np.float64)
+    inl = np.ones(n, bool)
+    J = np.empty((3, n, 6))
+    r = np.empty((3, n))
     for rnd in range(rounds):
-        delta_h = np.sqrt(CHI2_STEREO) if bf > 0 else np.sqrt(CHI2_MONO)
         for _ in range(iterations):
             Xc = X_world @ T[:3, :3].T + T[:3, 3]
-            x, y, z = Xc[:, 0], Xc[:, 1], np.maximum(Xc[:, 2], 1e-6)
-            iz = 1.0 / z
-            u = fx * x * iz + cx
-            v = fy * y * iz + cy
-            r = np.zeros((n, 3))
-            r[:, 0] = u - uv[:, 0]
-            r[:, 1] = v - uv[:, 1]
-            r[:, 2] = np.where(has_d, bf * iz - inv_d, 0.0)
-            # d(u,v,bf/z)/dXc
-            # J = d(u, v, bf/z)/dXc @ dXc/d[omega, tau], with dXc/d[omega, tau] = [-[Xc]x, I]
-            # for Xc' = exp(xi) Xc, written out per row
-            a, b, c = fx * iz, -fx * x * iz * iz, fy * iz
-            d = -fy * y * iz * iz
-            e = np.where(has_d, -bf * iz * iz, 0.0)
-            J = np.empty((n, 3, 6))
-            J[:, 0, 0], J[:, 0, 1], J[:, 0, 2] = b * y, a * z - b * x, -a * y
-            J[:, 0, 3], J[:, 0, 4], J[:, 0, 5] = a, 0.0, b
-            J[:, 1, 0], J[:, 1, 1], J[:, 1, 2] = -c * z + d * y, -d * x, c * x
-            J[:, 1, 3], J[:, 1, 4], J[:, 1, 5] = 0.0, c, d
-            J[:, 2, 0], J[:, 2, 1], J[:, 2, 2] = e * y, -e * x, 0.0
-            J[:, 2, 3], J[:, 2, 4], J[:, 2, 5] = 0.0, 0.0, e
-            e2 = (r * r).sum(1) * inv_sigma2
-            e = np.sqrt(e2)
-            w = np.where(e <= delta_h, 1.0, delta_h / np.maximum(e, 1e-12)) * inv_sigma2 * inl
-            Jf = J.reshape(-1, 6)
-            Jw = (J * w[:, None, None]).reshape(-1, 6)
-            H = Jw.T @ Jf
-            g = Jw.T @ r.reshape(-1)
+            x, y = Xc[:, 0], Xc[:, 1]
+            iz = 1.0 / np.maximum(Xc[:, 2], 1e-6)
+            z = Xc[:, 2]
+            r[0] = fx * x * iz + cx - uv[:, 0]
+            r[1] = fy * y * iz + cy - uv[:, 1]
+            r[2] = (bf * iz - inv_d) * hd
+            a, c = fx * iz, fy * iz
+            b, d = -a * x * iz, -c * y * iz
+            e = -bf * iz * iz * hd
+            J[0, :, 0], J[0, :, 1], J[0, :, 2], J[0, :, 3], J[0, :, 4], J[0, :, 5] = b * y, a * z - b * x, -a * y, a, 0.0, b
+            J[1, :, 0], J[1, :, 1], J[1, :, 2], J[1, :, 3], J[1, :, 4], J[1, :, 5] = -c * z + d * y, -d * x, c * x, 0.0, c, d
+            J[2, :, 0], J[2, :, 1], J[2, :, 2], J[2, :, 3], J[2, :, 4], J[2, :, 5] = e * y, -e * x, 0.0, 0.0, 0.0, e
+            e2 = (r * r).sum(0) * inv_sigma2
+            w = np.where(e2 <= delta2, 1.0, np.sqrt(delta2 / np.maximum(e2, 1e-24))) * inv_sigma2 * inl
+            Jw = J * w[:, None]
+            H = Jw.reshape(-1, 6).T @ J.reshape(-1, 6)
+            g = Jw.reshape(-1, 6).T @ r.reshape(-1)
             try:
                 dx = -np.linalg.solve(H + 1e-9 * np.eye(6), g)
             except np.linalg.LinAlgError:
                 break
-            T = exp_se3(dx) @ T
-            if np.linalg.norm(dx) < 1e-7:
+            T = _exp_left(dx) @ T
+            if dx @ dx < tol * tol:
                 break
         Xc = X_world @ T[:3, :3].T + T[:3, 3]
         z = Xc[:, 2]
@@ -191,11 +187,30 @@ def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray
             rv = fy * Xc[:, 1] / z + cy - uv[:, 1]
             rd = np.where(has_d, bf / z - inv_d, 0.0)
         chi2 = (ru * ru + rv * rv + rd * rd) * inv_sigma2
-        thr = np.where(has_d, CHI2_STEREO, CHI2_MONO)
-        inl = (chi2 < thr) & (z > 0)
-        if inl.sum() < 3:
+        new_inl = (chi2 < thr) & (z > 0)
+        if new_inl.sum() < 3:
+            inl = new_inl
             break
+        if rnd > 0 and np.array_equal(new_inl, inl):
+            break
+        inl = new_inl
     return T, inl
+
+
+def _exp_left(xi: np.ndarray) -> np.ndarray:
+    """(6,) ``[omega, tau]`` -> (4, 4) with Rodrigues rotation and translation ``tau`` (inline, no checks)."""
+    wx, wy, wz = xi[0], xi[1], xi[2]
+    th2 = wx * wx + wy * wy + wz * wz
+    Kx = np.array([[0.0, -wz, wy], [wz, 0.0, -wx], [-wy, wx, 0.0]])
+    if th2 < 1e-16:
+        A, B = 1.0, 0.5
+    else:
+        th = np.sqrt(th2)
+        A, B = np.sin(th) / th, (1.0 - np.cos(th)) / th2
+    T = np.eye(4)
+    T[:3, :3] += A * Kx + B * (Kx @ Kx)
+    T[:3, 3] = xi[3:]
+    return T
 
 
 def pnp_ransac(K: Intrinsics, X_world: np.ndarray, uv: np.ndarray, seed: int = 0,
