@@ -27,8 +27,10 @@ STAGES = ("decode", "track", "scene", "render", "composite", "encode")
 #: Video options of :func:`process`. x264 "superfast" at crf 20 costs half the CPU of "veryfast"
 #: (6.7 vs 13.9 ms per 640x480 frame) for the same quality (PSNR 35.1 vs 34.5 dB on the
 #: marker_room sequence) in 1.8x larger files; pass ``video_options={"preset": "veryfast"}`` for
-#: smaller files, ``"ultrafast"`` (4.5 ms, 3.3x larger) for speed.
-VIDEO_DEFAULTS = {"crf": 20, "preset": "superfast"}
+#: smaller files, ``"ultrafast"`` (4.5 ms, 3.3x larger) for speed. x264 runs single-threaded
+#: (``threads=1``) inside the encoding thread: its frame threads add 2-4 ms CPU per frame of
+#: synchronisation on 2 cores, and the encoding thread already overlaps encoding with the loop.
+VIDEO_DEFAULTS = {"crf": 20, "preset": "superfast", "options": {"threads": "1"}}
 
 
 @dataclass
@@ -184,7 +186,7 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
             results_path=None, show: bool = False, progress: bool = False,
             max_frames: Optional[int] = None, fps: Optional[float] = None,
             on_result=None, prefetch: Optional[int] = None, background_encode: bool = True,
-            video_options: Optional[dict] = None) -> RunSummary:
+            video_options: Optional[dict] = None, opencv_threads: Optional[int] = None) -> RunSummary:
     """Run ``session`` over ``source`` and write the requested outputs.
 
     Parameters
@@ -216,7 +218,13 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         the file is the same either way.
     video_options : dict, optional
         :class:`~arkit.io.video_writer.VideoWriter` options (``preset``, ``crf``, ``codec``,
-        ``options``) over :data:`VIDEO_DEFAULTS` (H.264, ``crf`` 20, ``preset`` ``"superfast"``).
+        ``options``) over :data:`VIDEO_DEFAULTS` (H.264, ``crf`` 20, ``preset`` ``"superfast"``,
+        x264 ``threads`` 1; a given ``options`` dict replaces the default one).
+    opencv_threads : int, optional
+        ``cv2.setNumThreads`` during the run (restored afterwards). Default: 1 when frames are
+        prefetched, since the loop's own threads (decoding, encoding, planes) already use the
+        cores and OpenCV's spinning worker pool only adds CPU time (2-6 ms per 640x480 frame
+        measured on 2 cores); otherwise OpenCV's setting is left alone.
 
     Returns
     -------
@@ -249,9 +257,18 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
     stamps, poses = [], []
     sums = {}
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
-    reader = Prefetcher(source, prefetch) if prefetch > 0 else None
+    if opencv_threads is None and prefetch > 0:
+        opencv_threads = 1
+    cv2_threads_before = None
+    if opencv_threads is not None:
+        import cv2
+
+        cv2_threads_before = cv2.getNumThreads()
+        cv2.setNumThreads(int(opencv_threads))
+    reader = None
     t_start = time.perf_counter()
     try:
+        reader = Prefetcher(source, prefetch) if prefetch > 0 else None
         for result in session.run(reader if reader is not None else source):
             timings = dict(result.timings_ms)
             if writer is not None and result.image is not None:
@@ -287,6 +304,10 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         if reader is not None:
             reader.close()
             summary.background_cpu_ms["decode"] = 1e3 * reader.cpu_s / max(summary.frames, 1)
+        if cv2_threads_before is not None:
+            import cv2
+
+            cv2.setNumThreads(cv2_threads_before)
         bar.close()
         summary.seconds = time.perf_counter() - t_start
         summary.skipped_frames = int(getattr(source, "skipped_frames", 0) or 0)

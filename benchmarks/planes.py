@@ -10,6 +10,8 @@ errors of both on analytic depth images with Kinect-like noise.
     .venv/bin/python benchmarks/planes.py --figures docs/planes/   # also write overlay PNGs
     PYTHONPATH=/tmp/old .venv/bin/python benchmarks/planes.py --baseline oldplanes.depth_extractor
         # also time another copy of the extractor module (e.g. before a change), interleaved
+    .venv/bin/python benchmarks/planes.py --stages --numpy --no-open3d
+        # per-stage CPU times, and the numpy fallback (no numba) timed in the same run
 
 The real frames come from ``../shared/data`` (or ``$ARKIT_SHARED_DATA``); missing folders are skipped.
 """
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")           # one core for both methods
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")                     # one core for both methods
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
@@ -220,6 +222,35 @@ def write_figures(frames, outdir: Path, run):
         print(f"wrote {path} ({path.stat().st_size // 1024} kB, {len(res.planes)} planes)")
 
 
+STAGE_NOTES = {
+    "moments": "moment sums of every cell (one pass over the image)",
+    "cell_fit": "a plane per cell, planarity test",
+    "regions": "region growing over the cell grid, pruning, merging",
+    "pixels": "pixel assignment on region borders, refit sums",
+    "planes": "final plane fits, label image",
+}
+
+
+def stage_times(run, frames, repeats):
+    """{stage: CPU ms} from ``timings_ms``: the median over repeats of each frame, averaged over frames."""
+    per = {}
+    for f in frames:
+        reps = [run(f).timings_ms for _ in range(repeats)]
+        for k in reps[0]:
+            per.setdefault(k, []).append(float(np.median([r[k] for r in reps])))
+    return {k: float(np.mean(v)) for k, v in per.items()}
+
+
+def print_stages(stages):
+    """One row per stage, one column (ms and share of the total) per timed extractor."""
+    names = list(stages)
+    print(f"\n{'stage (CPU ms/frame)':22s}" + "".join(f"{n:>26s}" for n in names))
+    for k in stages[names[0]]:
+        cells = "".join(f"{stages[n].get(k, float('nan')):17.2f} ({100 * stages[n].get(k, 0) / stages[n]['total']:3.0f} %)"
+                        for n in names)
+        print(f"{k:22s}{cells}   {STAGE_NOTES.get(k, '')}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30, help="7-Scenes frames to time (default 30)")
@@ -228,6 +259,9 @@ def main(argv=None):
     ap.add_argument("--figures", metavar="DIR", help="write one overlay PNG per real frame into DIR")
     ap.add_argument("--baseline", metavar="MODULE",
                     help="importable copy of arkit.planes.depth_extractor to time against (same run)")
+    ap.add_argument("--stages", action="store_true", help="print arkit's per-stage CPU times")
+    ap.add_argument("--numpy", action="store_true",
+                    help="also time arkit's numpy fallback (what runs without numba), interleaved")
     args = ap.parse_args(argv)
     import cv2
 
@@ -247,8 +281,12 @@ def main(argv=None):
         return extractors[K](f[2])
 
     if frames:
-        for f in frames:                                  # warm-up (scipy import, ray tables)
-            arkit_run(f)
+        runners = {"arkit depth planes": arkit_run}
+        if args.numpy:
+            os.environ["ARKIT_NO_NUMBA"] = "1"            # read when an extractor is built
+            np_ex = {f[3]: DepthPlaneExtractor(f[3]) for f in frames}
+            del os.environ["ARKIT_NO_NUMBA"]
+            runners["arkit, numpy path"] = lambda f: np_ex[f[3]](f[2])
         if args.baseline:
             import importlib
 
@@ -261,29 +299,35 @@ def main(argv=None):
                     base_ex[f[3]] = base.DepthPlaneExtractor(f[3])
                 return base_ex[f[3]](f[2])
 
+            runners["baseline"] = base_run
+        for run in runners.values():                      # warm-up (imports, ray tables, kernels)
             for f in frames:
-                base_run(f)
-            # alternate the two, frame by frame, so both see the same machine load
-            both = [time_per_frame(g, [f], args.repeats) for f in frames for g in (arkit_run, base_run)]
-            wa, ca = np.mean(both[0::2], axis=0)
-            wb, cb = np.mean(both[1::2], axis=0)
-        else:
-            wa, ca = time_per_frame(arkit_run, frames, args.repeats)
+                run(f)
+        # alternate the runners, frame by frame, so all see the same machine load
+        timed = {name: [] for name in runners}
+        for f in frames:
+            for name, run in runners.items():
+                timed[name].append(time_per_frame(run, [f], args.repeats))
+        wa, ca = np.mean(timed["arkit depth planes"], axis=0)
+        backend = "numba kernels" if next(iter(extractors.values())).kernels is not None else "numpy, no numba"
         print(f"\n{'640x480, one core':22s} {'wall ms/frame':>14s} {'CPU ms/frame':>13s} {'FPS (CPU)':>10s}")
-        print(f"{'arkit depth planes':22s} {wa:14.2f} {ca:13.2f} {1e3 / ca:10.1f}")
-        if args.baseline:
-            print(f"{'baseline':22s} {wb:14.2f} {cb:13.2f} {1e3 / cb:10.1f}   ({args.baseline}; "
-                  f"arkit takes {ca / cb:.2f}x its CPU time)")
+        for name in runners:
+            w, c = np.mean(timed[name], axis=0)
+            note = {"arkit depth planes": f"   ({backend})",
+                    "baseline": f"   ({args.baseline}; arkit takes {ca / c:.2f}x its CPU time)",
+                    "arkit, numpy path": f"   (without numba; arkit takes {ca / c:.2f}x its CPU time)"}[name]
+            print(f"{name:22s} {w:14.2f} {c:13.2f} {1e3 / c:10.1f}{note}")
         if not args.no_open3d:
             wo, co = time_per_frame(lambda f: open3d_planes(f[2], f[3]), frames, max(1, args.repeats // 2))
             print(f"{'open3d RANSAC loop':22s} {wo:14.2f} {co:13.2f} {1e3 / co:10.1f}")
             print(f"speed ratio arkit : open3d = 1 : {co / ca:.1f} (CPU), 1 : {wo / wa:.1f} (wall)"
                   f"  -> arkit is {co / ca:.1f}x faster")
-        stages = {}
-        for f in frames:
-            for k, v in arkit_run(f).timings_ms.items():
-                stages.setdefault(k, []).append(v)
-        print("arkit stages (CPU ms, mean): " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in stages.items()))
+        stage_runs = [n for n in runners if n != "baseline"] if args.stages else ["arkit depth planes"]
+        stages = {n: stage_times(runners[n], frames, args.repeats if args.stages else 1) for n in stage_runs}
+        st = stages["arkit depth planes"]
+        print("arkit stages (CPU ms, mean): " + ", ".join(f"{k} {v:.2f}" for k, v in st.items()))
+        if args.stages:
+            print_stages(stages)
         print("planes per frame (arkit): %.1f" % np.mean([len(arkit_run(f).planes) for f in frames]))
     else:
         print("no real frames found (../shared/data absent); timing on synthetic frames only")

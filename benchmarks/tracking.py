@@ -14,8 +14,11 @@ Every figure of issue 3 in one run (switches skip parts):
    length; both Sim(3)-aligned ATE.
 4. Synthetic 640x480 (``arkit.synthetic``, exact ground truth, cached between runs): RGB-D ATE
    on ``textured_room``; monocular Sim(3) ATE on ``textured_room`` without depth; the
-   ``turn_away`` path (RGB-D and monocular): frames from the camera's return (first frame whose
-   turn weight is back to 0) to the first TRACKING frame after a loss, and the pose error there.
+   ``turn_away`` path (RGB-D and monocular): frames from the camera's return to TRACKING and the
+   error after it. Both use ``arkit.tracking.vslam.synthetic_eval`` (``run_monocular``,
+   ``run_turn_away``: "returning" = the ground-truth view overlaps the map at the loss again)
+   when it exists, else this script's own definitions (returning = the path's turn weight back
+   to 0).
 5. World alignment (:class:`arkit.tracking.world_alignment.WorldAlignedTracker`) around the
    monocular tracker on ``marker_room`` without depth: scale error against the Sim(3) scale of
    the raw trajectory, and gravity error, for scale from a marker / depth / recorded poses and
@@ -53,6 +56,7 @@ from arkit.core.pose import invert
 from arkit.eval.trajectory import ate
 from arkit.io.shared_data import shared_data_path
 from arkit.io.trajectory_formats import Trajectory
+from arkit.tracking.base import Tracker
 
 
 RAISED = "RAISED"   # state recorded when track() raised instead of reporting a state
@@ -240,6 +244,15 @@ def tracked_mask(states):
 
 
 def bench_mono_synthetic(n_frames: int):
+    ev = _synthetic_eval()
+    if ev is not None and hasattr(ev, "run_monocular"):
+        r = ev.run_monocular("textured_room", num_frames=n_frames)
+        print(f"Monocular synthetic textured_room (no depth), {r['n_frames']} frames 640x480 "
+              f"(arkit.tracking.vslam.synthetic_eval.run_monocular; target <= 2 cm, no frame lost)")
+        print(f"  arkit VisualTracker (mono)         Sim(3) ATE RMSE {100 * r['ate_rmse_m']:.2f} cm (max "
+              f"{100 * r['ate_max_m']:.1f} cm) from initialisation at frame {r['init_frame']}; LOST frames after init "
+              f"{r['lost_after_init']}; states {r['states']}; {r['cpu_ms_per_frame']:.0f} ms CPU/frame")
+        return
     frames, secs, _ = synthetic_frames("textured_room", n_frames, depth=False)
     print(f"Monocular synthetic textured_room (no depth), {len(frames)} frames 640x480, Sim(3)-aligned ATE over "
           f"tracked frames (target <= 2 cm)")
@@ -303,17 +316,33 @@ def turn_away_figures(name, poses, states, gt, ts, away0: int, back: int, align:
           f"states {counts}")
 
 
+def _synthetic_eval():
+    """H6's ``arkit.tracking.vslam.synthetic_eval`` (run_monocular, run_turn_away) when present."""
+    try:
+        from arkit.tracking.vslam import synthetic_eval
+    except ImportError:
+        return None
+    return synthetic_eval if hasattr(synthetic_eval, "run_turn_away") else None
+
+
 def bench_turn_away(n_frames: int):
+    ev = _synthetic_eval()
+    if ev is not None:
+        print(f"Turn-away synthetic ({n_frames} frames 640x480), arkit.tracking.vslam.synthetic_eval.run_turn_away "
+              f"(returning = map overlap back above 0.3; target: TRACKING within 10 frames of returning)")
+        for mode in ("rgbd", "mono"):
+            r = ev.run_turn_away(mode=mode, num_frames=n_frames)
+            print(f"  arkit {mode}: init frame {r['init_frame']}, first LOST {r['loss_frame']}, left the map at "
+                  f"{r['left_frame']}, returning at {r['returning_frame']}, relocalised at {r['relocalised_frame']}: "
+                  f"frames to relocalise {r['frames_to_relocalise']}; position RMSE before the loss "
+                  f"{100 * r['rmse_before_m']:.1f} cm, after relocalisation {100 * r['rmse_after_m']:.1f} cm "
+                  f"(max {100 * r['max_after_m']:.1f}) in the alignment fitted before the loss; states {r['states']}; "
+                  f"{r['cpu_ms_per_frame']:.0f} ms CPU/frame")
+        return
     frames, secs, folder = synthetic_frames("turn_away", n_frames)
     away0, back = _turn_away_return_frame(folder, n_frames)
     print(f"Turn-away synthetic ({len(frames)} frames 640x480): fully turned away at frame {away0}, back at "
           f"frame {back}")
-    try:   # H6 may provide a ready-made evaluation; use it when present
-        from arkit.tracking.vslam.evaluation import run_turn_away  # type: ignore  # noqa: F401
-        print("  (arkit.tracking.vslam.evaluation.run_turn_away exists; figures below use this script's own "
-              "definition for comparability)")
-    except ImportError:
-        pass
     gt, ts = gt_of(frames)
     poses, states, _, _ = run_arkit(frames, "rgbd")
     turn_away_figures("arkit rgbd", poses, states, gt, ts, away0, back, "se3")
@@ -325,6 +354,7 @@ def bench_turn_away(n_frames: int):
 def bench_alignment(n_frames: int):
     """WorldAlignedTracker around the monocular tracker on marker_room (depth withheld from the
     tracker; the depth source gets the frames with depth)."""
+    from arkit.tracking import scale_sources as ss
     from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
     from arkit.tracking.world_alignment import WorldAlignedTracker
 
@@ -345,8 +375,8 @@ def bench_alignment(n_frames: int):
     frames = [with_imu(f) for f in frames]
     configs = [("marker", "marker"), ("depth", "floor"), ("recorded", "recorded"), ("marker", "imu")]
     for scale, gravity in configs:
-        tr = WorldAlignedTracker(VisualTracker(VisualTrackerConfig(mode="mono")), scale=scale, gravity=gravity,
-                                 marker_size_m=0.15)
+        rec = _Recorder(VisualTracker(VisualTrackerConfig(mode="mono")))
+        tr = WorldAlignedTracker(rec, scale=scale, gravity=gravity, marker_size_m=0.15)
         t0 = time.process_time()
         outs = [tr.track(f) for f in frames]
         cpu_ms = 1000 * (time.process_time() - t0) / len(frames)
@@ -354,22 +384,53 @@ def bench_alignment(n_frames: int):
         a = tr.alignment
         name = f"scale={scale}, gravity={gravity}"
         if a is None:
-            print(f"  {name:<30} not aligned by the last frame ({tr.progress()})")
+            print(f"  {name:<32} not aligned by the last frame ({tr.progress()})")
             continue
+        # at the lock: the same least-squares fit with the ground truth as the anchor, over the
+        # frames the inner tracker tracked up to the lock (what a perfect source would give)
+        inner = np.array(rec.poses)
+        upto = np.array([s == "TRACKING" for s in rec.states]) & (np.arange(len(frames)) <= a.frame_index)
+        smp = ss.AnchorSamples()
+        for i in np.flatnonzero(upto):
+            smp.add(i, inner[i], gt[i])
+        R_gi = ss.anchor_rotation(smp)
+        s_true = ss.fit_similarity(inner[upto, :3, 3], gt[upto, :3, 3], R_anchor_inner=R_gi).scale
+        up_true = R_gi.T @ np.array([0.0, 1.0, 0.0])
+        g_err = np.degrees(np.arccos(np.clip(up_true @ a.up_inner, -1, 1))) if a.up_inner is not None else float("nan")
+        # after the lock: the aligned output against the ground truth (includes the tracker's drift)
         P = np.array([o.camera.T_world_camera for o in outs])
         ok = np.array([o.camera.tracking_state.value in ("TRACKING", "LIMITED") for o in outs])
         ok &= np.arange(len(outs)) >= a.frame_index
-        if ok.sum() < 3:
-            print(f"  {name:<30} aligned at frame {a.frame_index} but fewer than 3 tracked frames after it")
-            continue
-        res = ate_of(P[ok], gt[ok], ts[ok], "sim3")           # metric and +Y up: scale 1, no tilt
-        R = np.asarray(res.T_gt_est)[:3, :3] / res.scale
-        tilt = np.degrees(np.arccos(np.clip(R[1, 1], -1, 1)))
-        se3 = ate_of(P[ok], gt[ok], ts[ok], "se3")
-        print(f"  {name:<30} fixed at frame {a.frame_index} ({a.num_samples} samples, fit rms "
-              f"{100 * a.residual_m:.2f} cm): scale error {100 * (1 / res.scale - 1):+.2f} %, gravity error "
-              f"{tilt:.2f} deg, metric SE(3) ATE {100 * se3.rmse_m:.2f} cm over {int(ok.sum())} frames after; "
+        msg = ""
+        if ok.sum() >= 3:
+            res = ate_of(P[ok], gt[ok], ts[ok], "sim3")          # metric and +Y up: scale 1, no tilt
+            R = np.asarray(res.T_gt_est)[:3, :3] / res.scale
+            tilt = np.degrees(np.arccos(np.clip(R[1, 1], -1, 1)))
+            se3 = ate_of(P[ok], gt[ok], ts[ok], "se3")
+            msg = (f"; over the {int(ok.sum())} frames after it (tracker drift included): scale {100 * (1 / res.scale - 1):+.2f} %, "
+                   f"tilt {tilt:.2f} deg, metric SE(3) ATE {100 * se3.rmse_m:.2f} cm")
+        print(f"  {name:<32} fixed at frame {a.frame_index} ({a.num_samples} samples, fit rms {100 * a.residual_m:.2f} cm): "
+              f"scale error {100 * (a.scale / s_true - 1):+.2f} %, gravity error {g_err:.2f} deg{msg}; "
               f"{cpu_ms:.0f} ms CPU/frame")
+
+
+class _Recorder(Tracker):
+    """Passes frames to a tracker and keeps its raw (unaligned) poses and states."""
+
+    def __init__(self, inner):
+        self.inner, self.poses, self.states = inner, [], []
+
+    def track(self, frame):
+        out = self.inner.track(frame)
+        self.poses.append(np.asarray(out.camera.T_world_camera).copy())
+        self.states.append(out.camera.tracking_state.value)
+        return out
+
+    def reset(self):
+        self.inner.reset()
+
+    def close(self):
+        self.inner.close()
 
 
 def bench_mono(with_reference: bool):

@@ -107,3 +107,23 @@ def test_encoder_thread_error_leaves_no_video(tmp_path, monkeypatch):
     assert "background encoding thread" in str(e.value)
     assert not (tmp_path / "v.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
+
+
+def test_replay_with_prefetch_matches_sequential_replay(marker_room_small, tmp_path):
+    """The replay source (on the prefetch thread) and the replay tracker share the recording's index."""
+    from pathlib import Path
+
+    from arkit.io.sources import open_source
+    from arkit.recording import open_recording, record
+
+    scene = Path(__file__).resolve().parents[1] / "samples" / "marker_cube" / "scene.yaml"
+    with open_source(str(marker_room_small)) as src, Session.from_scene(scene, render=False) as s:
+        record(s, src, tmp_path / "rec")
+    out = []
+    for prefetch in (0, 4):
+        source, tracker = open_recording(tmp_path / "rec")
+        with source, Session(tracker, render=False) as s:
+            process(s, source, results_path=tmp_path / f"r{prefetch}.jsonl", prefetch=prefetch)
+        tracker.close()
+        out.append((tmp_path / f"r{prefetch}.jsonl").read_bytes())
+    assert out[0] == out[1] and len(out[0].splitlines()) == 24

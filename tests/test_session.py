@@ -161,3 +161,24 @@ def test_scene_planes_every(tmp_path):
         assert not isinstance(s.managers[0], DepthCadence)
     with pytest.raises(SceneFileError, match="planes.every"):
         Session.from_scene(scene("{enabled: true, every: 0}"))
+
+
+def test_threaded_run_gives_the_sequential_results(marker_room_small, tmp_path):
+    """Prefetch, the encoding thread, single-threaded OpenCV and background planes do not change results."""
+    import yaml
+    from pathlib import Path
+
+    from arkit.runner import process
+
+    root = Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "samples" / "marker_cube" / "scene.yaml").read_text())
+    data["planes"] = {"enabled": True, "every": 2, "background": True}
+    scene = tmp_path / "scene.yaml"
+    scene.write_text(yaml.safe_dump(data))
+    out = []
+    for kw in (dict(prefetch=0, background_encode=False), dict(prefetch=3)):
+        with open_source(str(marker_room_small)) as src, Session.from_scene(scene) as s:
+            process(s, src, results_path=tmp_path / "r.jsonl", **kw)
+        out.append((tmp_path / "r.jsonl").read_bytes())
+    assert out[0] == out[1]
+    assert b'"plane:' in out[0]

@@ -65,6 +65,13 @@ def _mse(S, nrm, off, kernels):
                                  np.ascontiguousarray(off, np.float64))
 
 
+def _region_sums(S, reg, R, kernels):
+    """:func:`region_sums`, compiled when ``kernels`` is given."""
+    if kernels is None:
+        return region_sums(S, reg, R)
+    return kernels.region_sums(np.ascontiguousarray(S), np.ascontiguousarray(reg, np.int64), R)
+
+
 def expected_noise2(S, p) -> np.ndarray:
     """Expected squared noise (N,) of point sets from their mean depth."""
     return p.sigma_m(S[:, 3] / np.maximum(S[:, 0], 1.0)) ** 2
@@ -103,17 +110,21 @@ def grow_region_labels(planar, normal, mean, S, grid, p, kernels=None):
     f2 = p.merge_rms_factor ** 2
     e2 = expected_noise2(S, p)
     ea, eb, ey, ex = _grid_edges(Hc, Wc)
-    sel = planar[ea] & planar[eb]
-    a, b, ey, ex = ea[sel], eb[sel], ey[sel], ex[sel]
-    ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
-    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
-    Sab = S[a] + S[b]
-    nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
-    nm /= np.linalg.norm(nm, axis=1, keepdims=True)
-    mu_ab = Sab[:, 1:4] / Sab[:, :1]
-    mse = _mse(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab), kernels)
-    ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
-    a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
+    if kernels is not None:
+        ok = kernels.edge_merge_ok(ea, eb, planar, normal, S, e2, cos_merge, f2)
+        a, b, ey, ex = ea[ok], eb[ok], ey[ok], ex[ok]
+    else:
+        sel = planar[ea] & planar[eb]
+        a, b, ey, ex = ea[sel], eb[sel], ey[sel], ex[sel]
+        ok = np.einsum("ij,ij->i", normal[a], normal[b]) > cos_merge
+        a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
+        Sab = S[a] + S[b]
+        nm = normal[a] * S[a, :1] + normal[b] * S[b, :1]
+        nm /= np.linalg.norm(nm, axis=1, keepdims=True)
+        mu_ab = Sab[:, 1:4] / Sab[:, :1]
+        mse = mse_to_planes(Sab, nm, -np.einsum("ij,ij->i", nm, mu_ab))
+        ok = mse < f2 * (e2[a] * S[a, 0] + e2[b] * S[b, 0]) / Sab[:, 0]
+        a, b, ey, ex = a[ok], b[ok], ey[ok], ex[ok]
     alive = planar.copy()
     on = np.ones(len(a), bool)
     for _ in range(3):                 # grow; cut cells that do not fit their region's plane; regrow
@@ -133,7 +144,7 @@ def grow_region_labels(planar, normal, mean, S, grid, p, kernels=None):
         if R == 0:
             return np.full(Ncell, -1), np.zeros((0, 3)), np.zeros(0)
         m = np.flatnonzero(reg >= 0)
-        SR = region_sums(S[m], reg[m], R)
+        SR = _region_sums(S[m], reg[m], R, kernels)
         first = np.full(R, -1)
         first[reg[m][::-1]] = m[::-1]
         nR, oR, _, _ = _fit(SR, normal[first], kernels)
@@ -149,7 +160,7 @@ def grow_region_labels(planar, normal, mean, S, grid, p, kernels=None):
     reg = merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2, kernels)
     R = int(reg.max()) + 1
     m = np.flatnonzero(reg >= 0)
-    SR = region_sums(S[m], reg[m], R)
+    SR = _region_sums(S[m], reg[m], R, kernels)
     first = np.full(R, -1)
     first[reg[m][::-1]] = m[::-1]
     nR, oR, _, _ = _fit(SR, normal[first], kernels)
@@ -211,7 +222,7 @@ def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2, kernels=None
     SR : (R, 10) float64
         Region moment sums; nR (R, 3) their normals; noise (R,) sum of n * sigma**2.
     kernels : namespace, optional
-        Compiled plane fits (see :func:`grow_region_labels`).
+        Compiled kernels (see :func:`grow_region_labels`): the whole merge runs compiled.
 
     Returns
     -------
@@ -222,6 +233,10 @@ def merge_coplanar_regions(reg, SR, nR, noise, grid, cos_merge, f2, kernels=None
     R = len(SR)
     if R < 2:
         return reg
+    if kernels is not None:
+        return kernels.merge_regions(np.ascontiguousarray(reg, np.int64), Hc, Wc, np.ascontiguousarray(SR),
+                                     np.ascontiguousarray(nR), np.ascontiguousarray(noise, np.float64),
+                                     float(cos_merge), float(f2))
     L = np.full((Hc + 4, Wc + 4), -1)
     L[2:-2, 2:-2] = reg.reshape(Hc, Wc)
     A = L[2:-2, 2:-2]

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 #: Clock of ``timings_ms`` (wall clock; benchmarks may swap in ``time.process_time``).
 _clock = time.perf_counter
 
+#: With up to this many regions the kernels write a uint8 label image (mapped by ``cv2.LUT``).
+_MAX_U8_REGIONS = 254
+
 #: Depth values whose median is above this are taken to be in the wrong unit.
 MAX_PLAUSIBLE_MEDIAN_DEPTH_M = 20.0
 
@@ -194,6 +197,13 @@ class DepthPlaneExtractor:
         Of the depth image (distortion is honoured through :meth:`Intrinsics.unproject`).
     params : DepthPlaneParams, optional
 
+    Attributes
+    ----------
+    kernels : namespace or None
+        The numba kernels (:func:`arkit.planes.depth_kernels.load`) used for the per-pixel
+        stages and region growing, or None for the numpy path (numba missing, or the
+        environment variable ``ARKIT_NO_NUMBA=1`` when the extractor was built).
+
     >>> from arkit.core.camera import Intrinsics
     >>> ex = DepthPlaneExtractor(Intrinsics(320, 240, 262.5, 262.5, 159.5, 119.5), DepthPlaneParams(cell_size_px=10))
     >>> ex(np.zeros((240, 320), np.float32)).planes
@@ -306,7 +316,7 @@ class DepthPlaneExtractor:
         whole = (own[pc] == pr) & (cover[pc] == 1)
         if kern is not None:
             starts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1]])
-            lab = np.zeros((H, W), np.uint8 if R < 255 else np.int16)     # region + 1, 0 = none
+            lab = np.zeros((H, W), np.uint8 if R <= _MAX_U8_REGIONS else np.int16)   # region + 1, 0 = none
             SR = np.zeros((R, 10))
             tot = np.zeros(R)
             kern.assign_pixels(depth, self._rx, self._ry, cs, Wc, pc, pr, starts, whole, S, nR, oR,

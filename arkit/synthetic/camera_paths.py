@@ -5,7 +5,9 @@ The base motion is a look-at orbit around a target whose distance and elevation 
 it is re-parametrised by arc length so the camera moves at a constant speed. Low-frequency
 noise (sums of sinusoids with random phases) is added to the position, the look-at point and
 the orientation, as a hand-held phone moves. ``turn_away`` additionally walks away from the
-target while turning round (the target leaves the view) and comes back, for relocalisation tests.
+target while turning round (the target leaves the view) and comes back, for relocalisation tests; with ``pause_orbit`` the orbit
+stands still while the camera is turned away, so it comes back to the viewpoint it left from (a
+user looking away and back), instead of to a part of the orbit it has never seen.
 
 >>> path = make_camera_path({"type": "orbit", "target": [0, 0, 0]}, duration_s=10.0, seed=0)
 >>> t, T = path.frames(300)
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 PATH_TYPES = ("orbit", "turn_away")
 #: Shortest time a turn_away transition (turning away or back) takes, seconds.
 MIN_TRANSITION_S = 1.5
+#: With ``pause_orbit``, time the orbit takes to stop (after turning away starts) and to start again.
+PAUSE_RAMP_S = 0.4
 
 _DEFAULTS = {
     "type": "orbit",
@@ -48,6 +52,7 @@ _DEFAULTS = {
     "leave_at": 0.2,
     "transition": 0.2,
     "hold": 0.15,
+    "pause_orbit": False,
 }
 
 
@@ -162,6 +167,16 @@ class _Handheld:
         self.t_leave = float(p["leave_at"]) * D
         self.t_trans = max(float(p["transition"]) * D, MIN_TRANSITION_S)
         self.t_return = self.t_leave + self.t_trans + float(p["hold"]) * D
+        # pause_orbit: the orbit slows to a stop within PAUSE_RAMP_S of turning away and starts
+        # again PAUSE_RAMP_S before the turn back ends; table of the integral of that pause weight
+        self.t_table = np.linspace(0.0, D + 2.0, max(2, int((D + 2.0) * 1000)))
+        if p["type"] == "turn_away" and bool(p["pause_orbit"]):
+            t_end = self.t_return + self.t_trans
+            pw = (smootherstep((self.t_table - self.t_leave) / PAUSE_RAMP_S)
+                  - smootherstep((self.t_table - (t_end - PAUSE_RAMP_S)) / PAUSE_RAMP_S))
+            self.w_integral = np.concatenate([[0.0], np.cumsum(0.5 * (pw[1:] + pw[:-1]) * np.diff(self.t_table))])
+        else:
+            self.w_integral = np.zeros_like(self.t_table)
         if p["type"] == "turn_away" and self.t_return + self.t_trans > D:
             log.warning("turn_away path of %.1f s is too short to come back (needs %.1f s); use more frames",
                         D, self.t_return + self.t_trans)
@@ -184,7 +199,8 @@ class _Handheld:
         return up - down
 
     def __call__(self, t):
-        u = np.interp(self.speed * t, self.table_s, self.table_u)
+        t_orbit = t - np.interp(t, self.t_table, self.w_integral)   # = t unless pause_orbit
+        u = np.interp(self.speed * t_orbit, self.table_s, self.table_u)
         pos = self._orbit(u)
         target = self.target + self.tgt_noise(t)
         w = self.weight(t)
@@ -219,9 +235,11 @@ def make_camera_path(options: dict | None = None, duration_s: float = 10.0, seed
         ``distance_m`` [min, max] from the target, ``elevation_deg`` [min, max] above the
         target's horizon, ``speed_mps``, ``start_angle_deg``, ``direction`` (+1/-1),
         ``position_noise_m``, ``rotation_noise_deg``, ``target_noise_m``, ``fps``; for
-        ``turn_away``: ``turn_deg``, ``away_m``, ``away_pitch_deg`` and the schedule as fractions
-        of the duration ``leave_at``, ``transition`` (at least 1.5 s), ``hold``; the path needs
-        about 8 s (240 frames) or more to turn away and come back.
+        ``turn_away``: ``turn_deg``, ``away_m``, ``away_pitch_deg``, the schedule as fractions
+        of the duration ``leave_at``, ``transition`` (at least 1.5 s), ``hold``, and
+        ``pause_orbit`` (bool, default False: the orbit stands still while turned away, so the
+        camera returns to the viewpoint it left); the path needs about 8 s (240 frames) or more
+        to turn away and come back.
     duration_s : float
         Length of the path the schedule is laid out over (frames / fps).
     seed : int

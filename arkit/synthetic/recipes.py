@@ -2,7 +2,10 @@
 
 Built-in recipes: ``marker_room`` (markers on the floor and a table; the main demo),
 ``marker_board`` (a 5x7 ``cv2.aruco.GridBoard`` on the floor), ``textured_room`` (no markers,
-for visual odometry) and ``turn_away`` (marker_room with a path that leaves and comes back).
+for visual odometry), ``turn_away`` (marker_room with a path that leaves and comes back to a
+later part of the orbit) and ``look_away`` (the marker_room layout with bare walls; the camera
+turns to a wall, where nothing can be tracked, and comes back to the viewpoint it left: the
+relocalisation benchmark).
 ``datasets/*.yaml`` in the source tree are copies of these for browsing and editing.
 
 >>> "marker_room" in list_recipes()

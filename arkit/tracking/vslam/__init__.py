@@ -2,11 +2,17 @@
 
 One module per responsibility:
 
-- :mod:`.features`        ORB keypoints with grid bucketing, Hamming distances
+- :mod:`.config`          :class:`VisualTrackerConfig`
+- :mod:`.features`        ORB keypoints with grid bucketing, window depth sampling, keypoint
+                          undistortion, Hamming distances
 - :mod:`.map`             map points, keyframes, the map (save / load ``.npz``)
 - :mod:`.initializer`     first map from one RGB-D frame or from two monocular views
 - :mod:`.frame_tracking`  motion model, projection search, motion-only pose optimisation
-- :mod:`.local_mapping`   keyframe decision, new points (depth / triangulation), culling, local BA
+                          (vectorised Gauss-Newton with a Huber kernel)
+- :mod:`.tracking_steps`  per-frame steps of the tracker: last-frame search, keyframe decision
+- :mod:`.local_mapping`   keyframe decision, new points (depth / triangulation), culling
+- :mod:`.local_ba`        local bundle adjustment over the map (snapshot / solve / write back)
+- :mod:`.bundle_adjustment` Levenberg-Marquardt BA with the Schur complement (numpy)
 - :mod:`.mapping_worker`  background thread running local BA (``async_mapping=True``)
 - :mod:`.relocalization`  keyframe retrieval by descriptor matching + PnP RANSAC
 - :mod:`.tracker`         :class:`VisualTracker`, the explicit tracking state machine

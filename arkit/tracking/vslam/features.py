@@ -36,6 +36,17 @@ class FrameFeatures:
         return cls(np.zeros((0, 2)), np.zeros(0, np.int32), np.zeros((0, 32), np.uint8), np.zeros(0))
 
 
+def undistort_features(feats: FrameFeatures, intrinsics) -> FrameFeatures:
+    """The same features with keypoints moved to the ideal pinhole camera of ``intrinsics``
+    (same fx, fy, cx, cy, no distortion) through :meth:`Intrinsics.undistort_normalized`
+    (radial-tangential or fisheye). Depth stays as sampled at the raw (distorted) keypoint."""
+    K = intrinsics
+    xy_d = np.stack([(feats.uv[:, 0] - K.cx) / K.fx, (feats.uv[:, 1] - K.cy) / K.fy], axis=1)
+    xy = K.undistort_normalized(xy_d)
+    uv = np.stack([K.fx * xy[:, 0] + K.cx, K.fy * xy[:, 1] + K.cy], axis=1)
+    return FrameFeatures(uv, feats.octave, feats.desc, feats.depth_m)
+
+
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamming distances between broadcastable uint8 descriptor arrays (..., 32) -> (...) int."""
     return np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=-1, dtype=np.int32)

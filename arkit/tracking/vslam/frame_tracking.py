@@ -25,7 +25,22 @@ def predict_constant_velocity(T_world_camera_last: np.ndarray, T_world_camera_pr
     if T_world_camera_prev is None:
         return T_world_camera_last.copy()
     T_prev_last = invert(T_world_camera_prev) @ T_world_camera_last
-    return T_world_camera_last @ T_prev_last
+    return orthonormalize(T_world_camera_last @ T_prev_last)
+
+
+def orthonormalize(T: np.ndarray) -> np.ndarray:
+    """Project the rotation block of a (4, 4) transform onto SO(3) (nearest rotation, SVD).
+
+    Chained products of poses (``invert`` transposes the rotation) otherwise let rounding
+    errors grow from frame to frame: the constant-velocity prediction doubles them."""
+    U, _, Vt = np.linalg.svd(T[:3, :3])
+    out = T.copy()
+    R = U @ Vt
+    if np.linalg.det(R) < 0:
+        U[:, -1] *= -1
+        R = U @ Vt
+    out[:3, :3] = R
+    return out
 
 
 def exp_se3(xi: np.ndarray) -> np.ndarray:
@@ -112,7 +127,7 @@ def search_by_projection(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.
 
 def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray, uv: np.ndarray,
                   inv_sigma2: np.ndarray, depth_m: np.ndarray | None = None, bf: float = 0.0,
-                  rounds: int = 4, iterations: int = 10, tol: float = 1e-6):
+                  rounds: int = 4, iterations: int = 10, tol: float = 1e-5):
     """Motion-only optimisation of ``T_camera_world`` from 3D-2D matches (ORB-SLAM's PoseOptimization).
 
     Gauss-Newton on a left-multiplied SE(3) increment with a Huber kernel (vectorised numpy, one
@@ -194,7 +209,7 @@ def optimize_pose(K: Intrinsics, T_camera_world: np.ndarray, X_world: np.ndarray
         if rnd > 0 and np.array_equal(new_inl, inl):
             break
         inl = new_inl
-    return T, inl
+    return orthonormalize(T), inl
 
 
 def _exp_left(xi: np.ndarray) -> np.ndarray:

@@ -223,9 +223,17 @@ def initialize_two_view(K: Intrinsics, ref: FrameFeatures, cur: FrameFeatures, l
     if len(ia) < min_matches:
         return None, f"too few initialisation matches ({len(ia)} < {min_matches})"
     pa, pb = ref.uv[ia], cur.uv[ib]
+    if np.median(np.linalg.norm(pa - pb, axis=1)) < 0.5:
+        return None, "no image motion between the views (static camera)"
     cv2.setRNGSeed(int(seed))
-    H, mask_h = cv2.findHomography(pa, pb, cv2.RANSAC, 2.5, maxIters=500, confidence=0.999)
-    E, mask_e = cv2.findEssentialMat(pa, pb, K.K, cv2.RANSAC, 0.999, 1.0)
+    try:
+        H, mask_h = cv2.findHomography(pa, pb, cv2.RANSAC, 2.5, maxIters=500, confidence=0.999)
+    except cv2.error:
+        H, mask_h = None, None
+    try:   # degenerate input (e.g. identical views) can make the 5-point solver's polynomial fail
+        E, mask_e = cv2.findEssentialMat(pa, pb, K.K, cv2.RANSAC, 0.999, 1.0)
+    except cv2.error:
+        E, mask_e = None, None
     nh = int(mask_h.sum()) if mask_h is not None else 0
     ne = int(mask_e.sum()) if (mask_e is not None and E is not None and E.shape == (3, 3)) else 0
     if nh + ne == 0:

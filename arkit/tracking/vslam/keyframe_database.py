@@ -18,9 +18,15 @@ import logging
 
 import numpy as np
 
-from arkit.tracking.vslam.features import hamming_matrix
+from arkit.tracking.vslam.features import hamming
 
 log = logging.getLogger(__name__)
+
+
+def _dist(desc: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Hamming distances (N, 32) x (k, 32) -> (N, k) for a few centres (popcount, no BLAS:
+    a multi-threaded matmul is slower than this on a loaded machine)."""
+    return hamming(desc[:, None, :], centres[None, :, :])
 
 
 def _majority(desc: np.ndarray) -> np.ndarray:
@@ -50,19 +56,19 @@ def kmajority(desc: np.ndarray, k: int, rng: np.random.Generator, iterations: in
         return np.zeros((0, 32), np.uint8), np.zeros(0, np.int64)
     k = min(k, n)
     idx = [int(rng.integers(n))]
-    d = hamming_matrix(desc, desc[idx]).min(1).astype(np.float64)
+    d = _dist(desc, desc[idx]).min(1).astype(np.float64)
     while len(idx) < k:
         p = d * d
         if p.sum() <= 0:
             break
         idx.append(int(rng.choice(n, p=p / p.sum())))
-        d = np.minimum(d, hamming_matrix(desc, desc[idx[-1:]])[:, 0])
+        d = np.minimum(d, _dist(desc, desc[idx[-1:]])[:, 0])
     centres = desc[idx].copy()
-    labels = hamming_matrix(desc, centres).argmin(1)
+    labels = _dist(desc, centres).argmin(1)
     for _ in range(iterations):
         new = np.array([_majority(desc[labels == c]) if np.any(labels == c) else centres[c]
                         for c in range(len(centres))], np.uint8)
-        new_labels = hamming_matrix(desc, new).argmin(1)
+        new_labels = _dist(desc, new).argmin(1)
         centres = new
         if np.array_equal(new_labels, labels):
             break
@@ -124,10 +130,9 @@ class Vocabulary:
         node = np.zeros(n, np.int64)
         if n == 0:
             return node
-        bits = np.unpackbits(np.ascontiguousarray(desc, np.uint8), axis=1).astype(np.float32)
+        desc = np.ascontiguousarray(desc, np.uint8)
         for C, V in zip(self.centres, self.valid):
-            cb = np.unpackbits(C[node], axis=2).astype(np.float32)          # (n, b, 256)
-            d = cb.sum(2) + bits.sum(1)[:, None] - 2.0 * np.einsum("nbk,nk->nb", cb, bits)
+            d = hamming(desc[:, None, :], C[node]).astype(np.float64)       # (n, b)
             d[~V[node]] = np.inf
             node = node * self.branching + d.argmin(1)
         return node

@@ -9,7 +9,6 @@ lock held). :func:`local_bundle_adjustment` does all three. The optimiser is
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,7 @@ class LocalBAProblem:
     bf: float
     chi2: float
     iterations: int
+    rounds: int = 2
 
     @property
     def free(self) -> list:
@@ -51,9 +51,8 @@ class LocalBAProblem:
     def solve(self) -> BAResult:
         """Run the optimiser on the snapshot (does not touch the map)."""
         return solve_bundle_adjustment(self.K, self.T_camera_world, self.n_free, self.points, self.cam, self.pt,
-                                       self.uv, self.inv_sigma, self.depth_term * float(os.environ.get("BA_BFS", 1)), self.bf * float(os.environ.get("BA_BFS", 1)), self.chi2,
-                                       iterations=int(os.environ.get("BA_IT", self.iterations)),
-                                       rounds=int(os.environ.get("BA_ROUNDS", 2)))
+                                       self.uv, self.inv_sigma, self.depth_term, self.bf, self.chi2,
+                                       iterations=self.iterations, rounds=self.rounds)
 
 
 def prepare_local_ba(m: Map, K: Intrinsics, level_sigma2: np.ndarray, center_kf: KeyFrame | None = None,

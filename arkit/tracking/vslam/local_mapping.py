@@ -18,6 +18,9 @@ from arkit.tracking.vslam.features import FrameFeatures
 from arkit.tracking.vslam.local_ba import (  # noqa: F401  (re-exported)
     LocalBAProblem, apply_local_ba, local_bundle_adjustment, prepare_local_ba,
 )
+
+__all__ = ["need_new_keyframe", "make_keyframe", "points_from_depth", "cull_points", "triangulate_from_neighbours",
+           "LocalBAProblem", "apply_local_ba", "local_bundle_adjustment", "prepare_local_ba"]
 from arkit.tracking.vslam.map import KeyFrame, Map
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ tracking path.
 The tracker holds ``lock`` while it reads or edits the map; the worker holds it only to snapshot
 a BA problem (:func:`arkit.tracking.vslam.local_mapping.prepare_local_ba`) and to write the
 solution back (:func:`~arkit.tracking.vslam.local_mapping.apply_local_ba`); the optimisation
-itself runs unlocked on the snapshot (numpy / scipy release the GIL in their heavy loops).
+itself runs unlocked on the snapshot (numpy releases the GIL in its heavy loops).
 When keyframes arrive faster than BA finishes, only the newest pending request is kept (older
 ones are superseded, as ORB-SLAM aborts a running BA when a keyframe arrives).
 """
