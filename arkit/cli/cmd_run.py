@@ -21,6 +21,9 @@ def register(sub) -> None:
     p.add_argument("--max-frames", type=int, help="stop after N frames")
     p.add_argument("--renderer", choices=("auto", "gl", "software"), help="override the scene's renderer backend")
     p.add_argument("--debug-planes", action="store_true", help="draw detected plane polygons and labels")
+    p.add_argument("--preset", choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"),
+                   help="x264 preset of the output video (default superfast: speed over file size)")
+    p.add_argument("--crf", type=int, help="x264 constant rate factor, 0-51 (default 20; lower is better quality)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -44,11 +47,15 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"renderer_backend": args.renderer} if args.renderer else {}
     if args.debug_planes:
         overrides["debug_planes"] = True
+    video_options = {k: v for k, v in (("preset", args.preset), ("crf", args.crf)) if v is not None}
+    if args.crf is not None and not 0 <= args.crf <= 51:
+        raise ArkitError(f"--crf {args.crf}: the x264 constant rate factor must be between 0 and 51")
     session = Session.from_scene(sf, **overrides)
     with open_source(uri, intrinsics=intrinsics) as source, session:
         summary = process(session, source, video_path=args.out, trajectory_path=args.trajectory,
                           trajectory_format=args.trajectory_format, results_path=args.results,
-                          show=args.show, progress=not args.no_progress, max_frames=args.max_frames)
+                          show=args.show, progress=not args.no_progress, max_frames=args.max_frames,
+                          video_options=video_options or None)
     stages = ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(summary.stage_ms.items()))
     print(f"{summary.frames} frames in {summary.seconds:.1f} s: {summary.fps:.1f} frames per second "
           f"(tracked {100 * summary.tracking_coverage:.0f}%; {stages})")

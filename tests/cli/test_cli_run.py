@@ -61,3 +61,21 @@ def test_show_without_display_is_ignored_with_warning(marker_room_small, tmp_pat
                    "--show", "--no-progress", "--max-frames", "3"])
     assert rc == 0
     assert any("--show ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_run_preset_and_crf_reach_the_encoder(marker_room_small, tmp_path, capsys):
+    scene = str(ROOT / "samples" / "marker_cube" / "scene.yaml")
+    sizes = {}
+    for crf in (10, 45):
+        out = tmp_path / f"crf{crf}.mp4"
+        rc = main(["run", scene, "--source", str(marker_room_small), "--out", str(out), "--no-progress",
+                   "--max-frames", "6", "--preset", "ultrafast", "--crf", str(crf)])
+        assert rc == 0
+        sizes[crf] = out.stat().st_size
+    assert sizes[45] < sizes[10] / 2   # a much coarser quantiser must give a much smaller file
+    capsys.readouterr()
+    rc = main(["run", scene, "--source", str(marker_room_small), "--out", str(tmp_path / "x.mp4"),
+               "--no-progress", "--crf", "99"])
+    assert rc != 0
+    assert "--crf 99" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
