@@ -35,3 +35,18 @@ def test_open3d_reference_and_overlay():
     assert rep.recall > 0.5
     img = bench.overlay(np.zeros((240, 320, 3), np.uint8), labels)
     assert img.shape == (240, 320, 3) and img.dtype == np.uint8 and img.any()
+
+
+def test_stage_table(capsys):
+    bench = load_bench()
+    K = Intrinsics(320, 240, 262.5, 262.5, 159.5, 119.5)
+    gt = render_depth(room_scene(), K, look_at((0.5, 1.5, -0.8), (-0.3, 0.4, 2.0)), seed=1)
+    from arkit.planes.depth_extractor import DepthPlaneExtractor, DepthPlaneParams
+
+    ex = DepthPlaneExtractor(K, DepthPlaneParams(cell_size_px=10, min_inliers_px=400))
+    st = bench.stage_times(lambda f: ex(f[2]), [("synthetic", None, gt.depth_m, K)], repeats=2)
+    assert set(st) == {"moments", "cell_fit", "regions", "pixels", "planes", "total"}
+    assert st["total"] >= max(v for k, v in st.items() if k != "total") > 0
+    bench.print_stages({"arkit depth planes": st})
+    out = capsys.readouterr().out
+    assert "regions" in out and "(100 %)" in out
