@@ -1,4 +1,4 @@
-"""The on-disk layout of an arkit recording (format ``arkit-recording``, version 1).
+"""The on-disk layout of an arkit recording (format ``arkit-recording``, version 2).
 
 ::
 
@@ -9,8 +9,10 @@
       intrinsics.json   Intrinsics.to_dict() of the frames
       frames.mp4        camera frames, H.264 (default), or
       rgb/000000.png    camera frames, lossless 8-bit PNG (``--lossless``), one per frame
-      depth/000000.png  depth, 16-bit PNG, millimetres (round(m * 1000)), 0 = invalid; only when
-                        the source had depth
+      depth/000000.u16.zst  depth, millimetres (round(m * 1000)), 0 = invalid, only when the source
+                        had depth: Zstandard-compressed raw uint16 (``"depth_encoding": "zstd16"``,
+                        version 2) or ``depth/000000.png``, 16-bit PNG (``"png16"``, version 1
+                        recordings); see :mod:`arkit.recording.depth_codec`
       frames.jsonl      one JSON object per frame, in order (see below)
 
 Each line of ``frames.jsonl``::
@@ -21,7 +23,7 @@ Each line of ``frames.jsonl``::
      "trackables": [{"type": "arkit.core.trackables:MarkerTrackable", "fields": {...}}, ...],
      "changes": {"added": [...], "updated": [...], "removed": [...]},
      "anchors": [{"id": ..., "T_world_anchor": [[...]], "trackable_id": ..., "state": ...}],
-     "depth": true,                   # a depth PNG exists for this frame
+     "depth": true,                   # a depth map exists for this frame
      "T_world_camera_recorded": [[...]] or null,   # the source's own pose (e.g. ground truth)
      "tracker_ids": ["marker:0", ...]}  # trackables from the camera tracker (the others came
                                         # from later stages: planes, recognition)
@@ -48,11 +50,12 @@ import numpy as np
 from arkit.core.camera import Intrinsics
 from arkit.core.errors import InputFileError
 from arkit.core.trackables import Anchor, CameraState, Trackable, TrackableChanges
+from arkit.recording.depth_codec import PNG16, check_encoding
 
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "arkit-recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: depth_encoding (zstd16 depth); version 1 recordings are read too
 HEADER_FILE = "recording.json"
 INTRINSICS_FILE = "intrinsics.json"
 FRAMES_FILE = "frames.jsonl"
@@ -102,6 +105,9 @@ class RecordingInfo:
         Scene file used while recording (for exports of its overlays).
     interrupted : bool
         The recording stopped early (error or Ctrl-C); it holds the frames done.
+    depth_encoding : {"png16", "zstd16"}
+        How depth maps are stored (:mod:`arkit.recording.depth_codec`); ``"png16"`` when the
+        header does not say (version 1).
     extra : dict
         Any other header keys.
     """
@@ -118,6 +124,7 @@ class RecordingInfo:
     scene: Optional[str] = None
     interrupted: bool = False
     extra: dict = field(default_factory=dict)
+    depth_encoding: str = "png16"
 
 
 def read_info(path) -> RecordingInfo:
@@ -150,13 +157,14 @@ def read_info(path) -> RecordingInfo:
     except (OSError, ValueError) as e:
         raise RecordingError(f"{p / INTRINSICS_FILE}: cannot read the intrinsics ({e})") from None
     known = {"format", "version", "frames", "width", "height", "fps", "image", "depth", "source", "scene",
-             "interrupted"}
+             "interrupted", "depth_encoding"}
     try:
         return RecordingInfo(path=p, frames=int(d["frames"]), width=int(d["width"]), height=int(d["height"]),
                              fps=float(d["fps"]), image=str(d["image"]), has_depth=bool(d.get("depth", False)),
                              intrinsics=K, source=str(d.get("source", "")), scene=d.get("scene"),
                              interrupted=bool(d.get("interrupted", False)),
-                             extra={k: v for k, v in d.items() if k not in known})
+                             extra={k: v for k, v in d.items() if k not in known},
+                             depth_encoding=check_encoding(str(d.get("depth_encoding", PNG16)), header))
     except (KeyError, TypeError, ValueError) as e:
         raise RecordingError(f"{header}: malformed header ({e!r}); re-record it") from None
 

@@ -6,11 +6,14 @@ tracker runs, then fixes once a similarity ``p_aligned = scale * R_aligned_inner
 (:class:`WorldAlignment`) and from then on reports every pose in the aligned world, so
 anchors placed there keep their positions. The aligned world (DESIGN.md conventions):
 
-- metres, when a scale source is given (``"marker"``, ``"depth"`` or ``"recorded"``, see
-  :mod:`arkit.tracking.scale_sources`);
+- metres, when a scale source is given (``"marker"``, ``"depth"``, ``"recorded"`` or
+  ``"image_target"``, see :mod:`arkit.tracking.scale_sources` and
+  :mod:`arkit.tracking.image_target_anchor`);
 - +Y up when a gravity source is given (``"imu"``: ``frame.meta["gravity_camera"]``;
   ``"floor"``: the floor plane in the depth image; ``"recorded"``: the recorded poses' world,
-  whose up axis is ``recorded_up_world``; ``"marker"``: the normal of a marker lying flat),
+  whose up axis is ``recorded_up_world``; ``"marker"`` / ``"image_target"``: the normal of a
+  marker / image target lying flat; ``"map_floor"``: the floor plane in the inner tracker's
+  sparse map, :mod:`arkit.tracking.map_floor`),
   with -Z the first camera's viewing direction projected on the floor and +X its right (as
   ARKit's gravity-aligned world); without gravity the inner axes are kept;
 - the origin stays at the inner world's origin (the first keyframe's camera centre).
@@ -44,8 +47,8 @@ from arkit.tracking import scale_sources as ss
 
 log = logging.getLogger(__name__)
 
-SCALE_SOURCES = ("marker", "depth", "recorded")
-GRAVITY_SOURCES = ("imu", "floor", "recorded", "marker")
+SCALE_SOURCES = ("marker", "depth", "recorded", "image_target")
+GRAVITY_SOURCES = ("imu", "floor", "recorded", "marker", "image_target", "map_floor")
 
 
 def up_alignment_rotation(up_inner, forward_inner=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -166,6 +169,11 @@ class WorldAlignedTracker(Tracker):
         Where "up" comes from (None: keep the inner axes).
     marker_dictionary, marker_size_m, marker_id : str, float, int
         The marker for ``"marker"`` (size required; id default: the first one seen).
+    image_targets : ImageTargetDatabase, str or Path
+        Targets for ``"image_target"`` (required then): a database, a ``.npz`` from ``arkit
+        targets build`` or a folder of target images with their widths.
+    image_target_name : str, optional
+        Which image target (default: the first one detected).
     recorded_up_world : (3,) float
         Up axis of the recorded poses' world (arkit and the synthetic generator: +Y; TUM
         motion capture: +Z).
@@ -182,13 +190,19 @@ class WorldAlignedTracker(Tracker):
     anchor : object, optional
         A custom scale source with ``name`` and ``T_anchor_camera(frame) -> (4, 4) or None``
         (replaces the one named by ``scale``).
+    map_floor_every : int
+        ``"map_floor"``: tracked frames between floor searches in the inner tracker's map.
+    map_floor_agree_deg : float
+        ``"map_floor"``: gravity is ready when two successive floor estimates agree within this
+        angle; the latest one is used.
     """
 
     def __init__(self, inner: Tracker, scale: Optional[str] = None, gravity: Optional[str] = None, *,
                  marker_dictionary: str = "DICT_6X6_250", marker_size_m: Optional[float] = None,
                  marker_id: Optional[int] = None, recorded_up_world=(0.0, 1.0, 0.0), min_samples: int = 15,
                  min_baseline_m: float = 0.1, min_gravity_samples: int = 10, max_wait_frames: Optional[int] = None,
-                 anchor=None):
+                 anchor=None, image_targets=None, image_target_name: Optional[str] = None,
+                 map_floor_every: int = 5, map_floor_agree_deg: float = 1.0):
         if not isinstance(inner, Tracker):
             raise ArkitError(f"WorldAlignedTracker wraps an arkit Tracker, got {type(inner).__name__}")
         if scale not in (None,) + SCALE_SOURCES:
@@ -197,6 +211,13 @@ class WorldAlignedTracker(Tracker):
             raise ArkitError(f"unknown gravity source {gravity!r}; use one of {', '.join(GRAVITY_SOURCES)} or None")
         if "marker" in (scale, gravity) and anchor is None and not (marker_size_m and marker_size_m > 0):
             raise ArkitError("scale/gravity 'marker' needs marker_size_m (the printed square's side, metres)")
+        if "image_target" in (scale, gravity) and image_targets is None and not (anchor is not None and gravity != "image_target"):
+            raise ArkitError("scale/gravity 'image_target' needs image_targets (a target database .npz or a folder "
+                             "of target images with their widths)")
+        if gravity == "map_floor":
+            from arkit.tracking.map_floor import map_points_and_cameras
+
+            map_points_and_cameras(inner)            # raises when the inner tracker has no point map
         up = np.asarray(recorded_up_world, np.float64).reshape(-1)
         if up.size != 3 or not np.linalg.norm(up) > 0:
             raise ArkitError(f"recorded_up_world must be a non-zero 3-vector, got {recorded_up_world!r}")
@@ -208,23 +229,36 @@ class WorldAlignedTracker(Tracker):
         self.max_wait_frames = max_wait_frames
         self._marker_args = (marker_dictionary, marker_size_m, marker_id)
         self._custom_anchor = anchor
+        self._image_db = None
+        if image_targets is not None and "image_target" in (scale, gravity):
+            from arkit.tracking.image_target_anchor import load_target_database
+
+            self._image_db = load_target_database(image_targets)
+        self._image_target_name = image_target_name
+        self.map_floor_every = int(max(1, map_floor_every))
+        self.map_floor_agree_deg = float(map_floor_agree_deg)
         self._clear()
 
     # -- evidence ---------------------------------------------------------------------------------
     def _clear(self) -> None:
         self.alignment: Optional[WorldAlignment] = None
         self.anchors = {}
-        names = {self.scale_source} | ({self.gravity_source} & {"recorded", "marker"})
+        names = {self.scale_source} | ({self.gravity_source} & {"recorded", "marker", "image_target"})
         for name in sorted(n for n in names if n):
             if name == self.scale_source and self._custom_anchor is not None:
                 self.anchors[name] = self._custom_anchor
             elif name == "marker":
                 d, size, mid = self._marker_args
                 self.anchors[name] = ss.MarkerAnchor(d, size, mid)
+            elif name == "image_target":
+                from arkit.tracking.image_target_anchor import ImageTargetAnchor
+
+                self.anchors[name] = ImageTargetAnchor(self._image_db, self._image_target_name)
             else:
                 self.anchors[name] = ss.ANCHORS[name]()
         self.samples = {name: ss.AnchorSamples() for name in self.anchors}
         self.ups_inner = []
+        self.map_floors = []                         # MapFloor estimates ("map_floor")
         self._tracked_frames = 0
         self._was_initialised = False
 
@@ -237,6 +271,12 @@ class WorldAlignedTracker(Tracker):
             up_cam = ss.imu_up_camera(frame) if self.gravity_source == "imu" else ss.floor_up_camera(frame)
             if up_cam is not None:
                 self.ups_inner.append(T_ic[:3, :3] @ up_cam)
+        if self.gravity_source == "map_floor" and self._tracked_frames % self.map_floor_every == 0:
+            from arkit.tracking.map_floor import floor_up_from_map, map_points_and_cameras
+
+            floor = floor_up_from_map(*map_points_and_cameras(self.inner))
+            if floor is not None:
+                self.map_floors.append(floor)
 
     def _scale_ready(self) -> bool:
         if self.scale_source is None:
@@ -249,6 +289,9 @@ class WorldAlignedTracker(Tracker):
             return True
         if self.gravity_source in ("imu", "floor"):
             return len(self.ups_inner) >= self.min_gravity_samples
+        if self.gravity_source == "map_floor":
+            f = self.map_floors
+            return len(f) >= 2 and f[-1].up_world @ f[-2].up_world >= np.cos(np.radians(self.map_floor_agree_deg))
         return len(self.samples[self.gravity_source]) >= self.min_gravity_samples
 
     def progress(self) -> str:
@@ -261,8 +304,13 @@ class WorldAlignedTracker(Tracker):
             parts.append(f"scale from {self.scale_source}: {len(s)}/{self.min_samples} samples, "
                          f"baseline {s.baseline_m():.2f}/{self.min_baseline_m:.2f} m")
         if self.gravity_source is not None:
-            n = len(self.ups_inner) if self.gravity_source in ("imu", "floor") else len(self.samples[self.gravity_source])
-            parts.append(f"gravity from {self.gravity_source}: {n}/{self.min_gravity_samples}")
+            if self.gravity_source == "map_floor":
+                f = self.map_floors
+                parts.append("gravity from map_floor: " + (f"floor of {f[-1].num_inliers} map points, waiting for a "
+                                                           "stable estimate" if f else "no floor in the map yet"))
+            else:
+                n = len(self.ups_inner) if self.gravity_source in ("imu", "floor") else len(self.samples[self.gravity_source])
+                parts.append(f"gravity from {self.gravity_source}: {n}/{self.min_gravity_samples}")
         return "; ".join(parts)
 
     def estimate(self, frame_index: int = -1) -> WorldAlignment:
@@ -286,6 +334,8 @@ class WorldAlignedTracker(Tracker):
         if self.gravity_source is not None and self._gravity_ready():
             if self.gravity_source in ("imu", "floor"):
                 up = _robust_mean_direction(self.ups_inner)
+            elif self.gravity_source == "map_floor":
+                up = self.map_floors[-1].up_world
             else:
                 smp = self.samples[self.gravity_source]
                 R_ai = R_cache.get(self.gravity_source)

@@ -109,6 +109,9 @@ def test_rgbd_tracks_synthetic_scene_with_exact_poses(rgbd_frames):
         assert np.linalg.norm(T[:3, 3] - T_gt[:3, 3]) < 0.015
     # one pixel at the 1.6 m wall is 5.7 mm: the SE(3)-aligned ATE must stay below about a pixel
     assert _ate(est, rgbd_frames, "se3").rmse_m < 0.006
+    # poses and keyframes stay rigid (rotations on SO(3); chained predictions used to drift off)
+    for T in est + [kf.T_world_camera for kf in tracker.map.keyframes]:
+        np.testing.assert_allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9)
 
 
 def test_black_and_textureless_frames_report_a_reason(rgbd_frames):
