@@ -55,7 +55,9 @@ class RunSummary:
         True when the run stopped early (error or Ctrl-C); outputs hold the frames done so far.
     background_cpu_ms : dict
         CPU milliseconds per frame of the background threads (``"decode"``: the prefetch
-        thread, ``"encode"``: the encoding thread, without x264's own threads). With them, the
+        thread, ``"encode"``: the encoding thread, x264 included when it runs single-threaded;
+        a manager's name, e.g. ``"planes"``: its worker thread, for managers with a
+        ``worker_cpu_s`` attribute such as :class:`arkit.session.DepthCadence`). With them, the
         ``"decode"`` and ``"encode"`` entries of ``stage_ms`` are the main loop's waits.
     """
 
@@ -266,6 +268,8 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         cv2_threads_before = cv2.getNumThreads()
         cv2.setNumThreads(int(opencv_threads))
     reader = None
+    workers = [m for m in getattr(session, "managers", ()) if hasattr(m, "worker_cpu_s")]
+    worker_cpu0 = [m.worker_cpu_s for m in workers]
     t_start = time.perf_counter()
     try:
         reader = Prefetcher(source, prefetch) if prefetch > 0 else None
@@ -304,6 +308,9 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         if reader is not None:
             reader.close()
             summary.background_cpu_ms["decode"] = 1e3 * reader.cpu_s / max(summary.frames, 1)
+        for m, c0 in zip(workers, worker_cpu0):
+            if m.worker_cpu_s > c0:
+                summary.background_cpu_ms[m.name] = 1e3 * (m.worker_cpu_s - c0) / max(summary.frames, 1)
         if cv2_threads_before is not None:
             import cv2
 

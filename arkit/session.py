@@ -54,6 +54,11 @@ class DepthCadence(TrackableManager):
     every : int
         1 = every frame.
     background : bool
+
+    Attributes
+    ----------
+    worker_cpu_s : float
+        CPU seconds the worker thread spent in the manager (``background=True``; 0 otherwise).
     """
 
     def __init__(self, manager: TrackableManager, every: int, *, background: bool = False):
@@ -67,6 +72,14 @@ class DepthCadence(TrackableManager):
         self._pool = None
         self._pending = deque()
         self._empty = ManagerOutput()
+        self.worker_cpu_s = 0.0
+
+    def _worker_update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
+        t0 = time.thread_time()
+        try:
+            return self.manager.update(frame, camera)
+        finally:
+            self.worker_cpu_s += time.thread_time() - t0   # only the one worker thread writes it
 
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
         from dataclasses import replace
@@ -81,7 +94,7 @@ class DepthCadence(TrackableManager):
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"arkit-{self.name}")
-        self._pending.append((frame.index, self._pool.submit(self.manager.update, frame, camera)))
+        self._pending.append((frame.index, self._pool.submit(self._worker_update, frame, camera)))
         if len(self._pending) <= self.every:
             return self._empty
         index, future = self._pending.popleft()

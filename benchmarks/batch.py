@@ -1,10 +1,13 @@
 """Recording, replay and batch figures.
 
 1. Throughput of a 640x480 30 FPS synthetic sequence with depth: marker tracking + depth planes
-   + GL rendering, with and without H.264 output (``arkit run``'s loop), sequential (the old loop,
-   planes on every frame) and threaded (frames decoded ahead on a thread, H.264 encoded on a
-   thread, planes on every ``--planes-every``-th frame), from the TUM-layout PNG folder and from
-   an arkit recording (H.264 + depth PNG); and the replay of that recording. Multiples of real time.
+   + GL rendering, with and without H.264 output (``arkit run``'s loop): the old sequential loop
+   (planes on every frame) and the threaded one (frames decoded ahead on a thread, H.264 encoded
+   on a thread, planes on every n-th frame on a worker thread) for each ``--planes-every`` value
+   (default 3 and 1), from the TUM-layout PNG folder, from an arkit recording (H.264 + zstd16
+   depth) and from the same recording with 16-bit PNG depth (the version 1 storage); CPU per frame
+   per thread (main loop, prefetch, encoding, planes worker, llvmpipe); one headline line per row;
+   and the replay of the recording. Multiples of real time.
 2. A batch of 8 recordings with 1 and 2 local workers: wall time and scaling ratio.
 3. Peak memory (RSS) of record + replay of a short and a long stream; the long stream cycles a
    few in-memory frames instead of reading minutes of video from disk.
@@ -44,13 +47,63 @@ def planes_scene(work: Path, every: int, background: bool) -> Path:
     return path
 
 
+def task_cpu_s() -> dict:
+    """``{tid: (thread name, CPU seconds)}`` of this process's threads (Linux ``/proc``; empty elsewhere).
+
+    Native threads (llvmpipe, x264, numba, OpenCV) are invisible to ``time.thread_time`` calls in
+    Python threads; this sees them. ``schedstat`` (ns) when the kernel has it, else utime+stime."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for t in tids:
+        base = f"/proc/self/task/{t}"
+        try:
+            with open(f"{base}/comm") as f:
+                comm = f.read().strip()
+            try:
+                with open(f"{base}/schedstat") as f:
+                    cpu = int(f.read().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                with open(f"{base}/stat") as f:
+                    st = f.read()
+                fields = st[st.rindex(")") + 2:].split()
+                cpu = (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue   # the thread ended meanwhile
+        out[int(t)] = (comm, cpu)
+    return out
+
+
+def native_thread_cpu(before: dict, after: dict, exclude: set) -> dict:
+    """CPU seconds per thread-name group (digits stripped: ``llvmpipe-0`` -> ``llvmpipe``) between
+    two :func:`task_cpu_s` snapshots, for threads not in ``exclude`` (tids measured elsewhere)."""
+    import re
+
+    groups = {}
+    for tid, (comm, cpu) in after.items():
+        if tid in exclude:
+            continue
+        name = re.sub(r"[-_:]?\d+$", "", comm) or comm
+        groups[name] = groups.get(name, 0.0) + cpu - before.get(tid, (comm, 0.0))[1]
+    return groups
+
+
 def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, threaded: bool, warmup: int = 5) -> dict:
     """One ``arkit run`` loop (:func:`arkit.runner.process`) over ``uri`` with ``scene``.
 
     A throw-away session first runs ``warmup`` frames (numba compilation of the plane kernels and
     the GL context happen once per process, not per frame). Returns FPS, CPU ms per frame of the
-    whole process (all threads: decode, x264, llvmpipe) and of the main loop thread, and stage ms.
+    whole process (all threads) and per thread: the main loop thread, the prefetch ("dec"),
+    encoding ("enc", x264 included: it runs single-threaded in that thread) and planes worker
+    threads (each measured with ``time.thread_time`` inside the thread), and the native threads
+    (llvmpipe's rasterisers, ...) from ``/proc`` snapshots taken after the first frame and at the
+    end of the loop (so those are per frame over frames 2..n).
     """
+    import threading
+
     from arkit.io.sources import open_source
     from arkit.runner import process
     from arkit.session import Session
@@ -58,29 +111,63 @@ def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, th
     with open_source(uri) as src, Session.from_scene(scene) as s:
         for i, f in zip(range(warmup), src):
             s.step(f)
+    snap = {}
+
+    def first(result):
+        if "t" not in snap:
+            snap["t"] = task_cpu_s()
+
     with open_source(uri) as src, Session.from_scene(scene) as s:
         fps_src = src.fps or 30.0
         c0, m0 = time.process_time(), time.thread_time()
         run = process(s, src, video_path=out if encode else None, results_path=out.with_suffix(".jsonl"),
-                      prefetch=4 if threaded else 0, background_encode=threaded,
+                      prefetch=4 if threaded else 0, background_encode=threaded, on_result=first,
                       video_options={"preset": preset} if threaded else {"preset": preset, "options": {}})
         cpu, main_cpu = time.process_time() - c0, time.thread_time() - m0
+        end = task_cpu_s()
+        python_tids = {t.native_id for t in threading.enumerate()}
+        native = native_thread_cpu(snap.get("t", {}), end, python_tids)
     n = max(run.frames, 1)
     cpu_ms, main_ms = 1e3 * cpu / n, 1e3 * main_cpu / n
+    native_ms = {k: 1e3 * v / max(n - 1, 1) for k, v in native.items() if v > 0}
     return {"frames": run.frames, "fps": run.fps, "x_realtime": run.fps / fps_src, "tracked": run.tracking_coverage,
             "cpu_ms": cpu_ms, "main_cpu_ms": main_ms,
             # what 2 idle cores allow: the main loop thread is serial, the rest can overlap with it
             "bound_2core_fps": min(1e3 / main_ms, 2e3 / cpu_ms),
             "stage_ms": {k: round(v, 1) for k, v in run.stage_ms.items()},
-            "background_cpu_ms": {k: round(v, 1) for k, v in run.background_cpu_ms.items()}}
+            "background_cpu_ms": {k: round(v, 1) for k, v in run.background_cpu_ms.items()},
+            "native_cpu_ms": {k: round(v, 1) for k, v in native_ms.items()}}
 
 
-def throughput(work: Path, frames: int, every: int, background: bool, preset: str) -> dict:
+def png16_copy(rec: Path, out: Path) -> Path:
+    """A copy of recording ``rec`` with its depth stored as 16-bit PNG, as arkit wrote recordings
+    before the zstd16 depth encoding (format version 1)."""
+    from arkit.recording import depth_codec, read_info
+    from arkit.recording.format import DEPTH_DIR, HEADER_FILE
+
+    info = read_info(rec)
+    shutil.copytree(rec, out)
+    for i in range(info.frames):
+        src = out / DEPTH_DIR / depth_codec.depth_file(i, info.depth_encoding)
+        if src.exists():
+            mm = depth_codec.read_depth_mm(src, info.depth_encoding, info.width, info.height)
+            depth_codec.write_depth_mm(out / DEPTH_DIR / depth_codec.depth_file(i, "png16"), mm, "png16")
+            if info.depth_encoding != "png16":
+                src.unlink()
+    header = json.loads((out / HEADER_FILE).read_text())
+    header.pop("depth_encoding", None)
+    header["version"] = 1
+    (out / HEADER_FILE).write_text(json.dumps(header))
+    return out
+
+
+def throughput(work: Path, frames: int, everies: list, background: bool, preset: str) -> dict:
     """Marker tracking + depth planes + GL rendering (+ H.264) over a 640x480 30 FPS recording.
 
-    Two inputs of the same synthetic sequence (with depth): the TUM-layout folder (PNG colour and
-    16-bit PNG depth) and an arkit recording of it (H.264 video and 16-bit PNG depth; the
-    recording's poses are not used: the markers are tracked again)."""
+    Three inputs of the same synthetic sequence (with depth): the TUM-layout folder (PNG colour and
+    16-bit PNG depth), an arkit recording of it (H.264 video and zstd16 depth) and the same
+    recording with 16-bit PNG depth (as recorded before zstd16); the recording's poses are not
+    used: the markers are tracked again."""
     from arkit.io.sources import open_source
     from arkit.recording import record
     from arkit.session import Session
@@ -90,18 +177,20 @@ def throughput(work: Path, frames: int, every: int, background: bool, preset: st
         record(s, src, work / "rec640")
     rows = []
     rec = str(work / "rec640")
+    rec_png = str(png16_copy(work / "rec640", work / "rec640_png16"))
     # (input, uri, planes every, planes on a worker thread, H.264, prefetch + encoding thread)
-    cases = [("TUM folder (PNG)", uri, 1, False, "veryfast", False),     # the loop before this change
-             ("TUM folder (PNG)", uri, every, background, preset, True),
-             ("TUM folder (PNG)", uri, every, background, "ultrafast", True),
-             ("TUM folder (PNG)", uri, every, background, None, True),
-             ("recording (H.264)", rec, every, background, preset, True),
-             ("recording (H.264)", rec, every, background, None, True)]
+    cases = [("TUM folder (PNG)", uri, 1, False, "veryfast", False)]     # the loop before the threaded one
+    for ev in everies:
+        cases += [("TUM folder (PNG)", uri, ev, background, preset, True),
+                  ("TUM folder (PNG)", uri, ev, background, None, True),
+                  ("rec H.264+zstd16", rec, ev, background, preset, True),
+                  ("rec H.264+zstd16", rec, ev, background, None, True),
+                  ("rec H.264+png16", rec_png, ev, background, preset, True)]
     for i, (label, u, ev, bg, enc, threaded) in enumerate(cases):
         r = timed_run(planes_scene(work, ev, bg), u, work / f"run{i}.mp4", encode=enc is not None,
                       preset=enc or preset, threaded=threaded)
         r.update(input=label, every=ev, planes_bg=bg, encode=enc or "none",
-                 mode="prefetch + encode thread" if threaded else "sequential")
+                 mode="prefetch + encode thread" if threaded else "sequential", load=os.getloadavg()[0])
         rows.append(r)
     return {"frames": frames, "rows": rows}
 
@@ -228,10 +317,57 @@ def memory(work: Path, short: int, long: int) -> dict:
     return out
 
 
+def _tracking_kind() -> str:
+    import yaml
+
+    tr = yaml.safe_load(SCENE.read_text())["tracking"]
+    dp = tr.get("detector_params", {})
+    fast = dp.get("adaptiveThreshWinSizeMin") == dp.get("adaptiveThreshWinSizeMax") == 7 or tr.get("preset") == "fast"
+    return f"{tr['type']} ({'fast: one threshold scale' if fast else 'default: three threshold scales'})"
+
+
+def print_throughput(t: dict) -> None:
+    print(f"\n[1] 640x480 30 FPS marker_room with depth, {t['frames']} frames: marker tracking ({_tracking_kind()}) "
+          f"+ depth planes + GL rendering (+ H.264), after 5 warm-up frames; 'bound' = what 2 idle cores allow: "
+          f"min(1000 / main-thread CPU ms, 2000 / process CPU ms)")
+    print("    CPU ms per frame: 'CPU' all threads (process_time); per thread: 'main' the loop (tracking, "
+          "scene, GL calls, composite), 'dec' prefetch (decoding), 'enc' encoding thread (x264 inside), 'planes' "
+          "plane worker, 'GL' llvmpipe rasteriser threads, 'rest' = CPU - the others (other native threads, "
+          "frame 1, thread start-up)")
+    print(f"    {'input':<18} {'planes':<16} {'H.264':<10} {'mode':<12} {'FPS':>6} {'x real':>7} {'CPU':>6} "
+          f"{'main':>6} {'dec':>5} {'enc':>5} {'planes':>6} {'GL':>5} {'rest':>5} {'bound':>6} {'load':>5}  "
+          f"main-loop stage ms (wall)")
+    for r in t["rows"]:
+        planes = ("every" if r["every"] == 1 else f"every {r['every']}") + (", thread" if r["planes_bg"] else "")
+        bg, nat = r["background_cpu_ms"], r["native_cpu_ms"]
+        gl = sum(v for k, v in nat.items() if k.startswith("llvmpipe"))
+        known = r["main_cpu_ms"] + bg.get("decode", 0.0) + bg.get("encode", 0.0) + bg.get("planes", 0.0) + gl
+        print(f"    {r['input']:<18} {planes:<16} {r['encode']:<10} {r['mode'].split(' ')[0]:<12} {r['fps']:6.1f} "
+              f"{r['x_realtime']:6.2f}x {r['cpu_ms']:6.1f} {r['main_cpu_ms']:6.1f} {bg.get('decode', 0.0):5.1f} "
+              f"{bg.get('encode', 0.0):5.1f} {bg.get('planes', 0.0):6.1f} {gl:5.1f} {r['cpu_ms'] - known:5.1f} "
+              f"{r['bound_2core_fps']:6.1f} {r['load']:5.1f}  {r['stage_ms']}")
+        other = {k: v for k, v in nat.items() if not k.startswith("llvmpipe") and v >= 0.1}
+        if other:
+            print(f"    {'':<18} other native threads, CPU ms per frame: {other}")
+    print("    headline (target: tracking + planes + rendering (+ H.264) on a 640x480 30 FPS input at >= 2x real "
+          "time on 2 cores; wall FPS depends on the machine's load, 'CPU bound' is what 2 idle cores allow):")
+    for r in t["rows"]:
+        if r["mode"] == "sequential":
+            continue
+        planes = f"planes every {r['every']}" + (" on a thread" if r["planes_bg"] else "")
+        enc = f"H.264 {r['encode']}" if r["encode"] != "none" else "no video output"
+        print(f"    => input {r['input']}, tracking {_tracking_kind()}, {planes}, GL rendering, {enc}: "
+              f"{r['fps']:.1f} FPS = {r['x_realtime']:.2f}x real time (load {r['load']:.1f}); "
+              f"CPU {r['cpu_ms']:.1f} ms/frame (main thread {r['main_cpu_ms']:.1f}) -> 2-core CPU bound "
+              f"{r['bound_2core_fps']:.1f} FPS = {r['bound_2core_fps'] / 30:.2f}x")
+    print(f"    load average now {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller figures (about a minute)")
-    ap.add_argument("--planes-every", type=int, default=3, help="depth planes on every n-th frame (scene: planes.every)")
+    ap.add_argument("--planes-every", type=int, nargs="+", default=[3, 1],
+                    help="depth planes on every n-th frame (scene: planes.every); one set of rows per value")
     ap.add_argument("--planes-inline", action="store_true", help="planes in the loop thread (scene: planes.background false)")
     ap.add_argument("--preset", default="superfast", help="x264 preset of the threaded rows")
     ap.add_argument("--only-throughput", action="store_true", help="only figure [1]")
@@ -249,29 +385,7 @@ def main() -> None:
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         t = throughput(work, frames, args.planes_every, not args.planes_inline, args.preset)
-        print(f"\n[1] 640x480 30 FPS marker_room with depth, {t['frames']} frames: marker tracking + depth planes "
-              f"+ GL rendering (+ H.264), after 5 warm-up frames; 'bound' = what 2 idle cores allow: "
-              f"min(1000 / main-thread CPU ms, 2000 / process CPU ms)")
-        print("    CPU ms per frame: 'CPU' all threads; 'main' the loop thread; 'dec'/'enc' the prefetch and encoding "
-              "threads; 'other' the rest (x264's threads, the planes worker, llvmpipe)")
-        print(f"    {'input':<18} {'planes':<16} {'H.264':<10} {'mode':<26} {'FPS':>6} {'x real':>7} {'CPU':>6} "
-              f"{'main':>6} {'dec':>5} {'enc':>5} {'other':>6} {'bound':>6}  main-loop stage ms (wall)")
-        for r in t["rows"]:
-            planes = ("every" if r["every"] == 1 else f"every {r['every']}") + (", thread" if r["planes_bg"] else "")
-            bg = r["background_cpu_ms"]
-            other = r["cpu_ms"] - r["main_cpu_ms"] - bg.get("decode", 0.0) - bg.get("encode", 0.0)
-            print(f"    {r['input']:<18} {planes:<16} {r['encode']:<10} {r['mode']:<26} {r['fps']:6.1f} "
-                  f"{r['x_realtime']:6.2f}x {r['cpu_ms']:6.1f} {r['main_cpu_ms']:6.1f} {bg.get('decode', 0.0):5.1f} "
-                  f"{bg.get('encode', 0.0):5.1f} {other:6.1f} {r['bound_2core_fps']:6.1f}  {r['stage_ms']}")
-        for inp in ("TUM folder (PNG)", "recording (H.264)"):
-            rs = [r for r in t["rows"] if r["input"] == inp and r["mode"] != "sequential"]
-            wo = next(r for r in rs if r["encode"] == "none")
-            parts = [f"{r['fps']:.1f} FPS = {r['x_realtime']:.2f}x real time with H.264 {r['encode']} (2 idle cores: "
-                     f"<= {r['bound_2core_fps'] / 30:.2f}x)" for r in rs if r["encode"] != "none"]
-            print(f"    => {inp}, planes every {wo['every']}{' on a thread' if wo['planes_bg'] else ''}: "
-                  + "; ".join(parts) + f"; without H.264 {wo['fps']:.1f} FPS = {wo['x_realtime']:.2f}x "
-                  f"(2 idle cores: <= {wo['bound_2core_fps'] / 30:.2f}x)")
-        print(f"    load average now {os.getloadavg()[0]:.1f}")
+        print_throughput(t)
         rp = replay_throughput(work)
         print(f"    replay of the recording (recorded tracking and planes + rendering + H.264 superfast): "
               f"{rp['replay_fps']:.1f} FPS = {rp['replay_x_realtime']:.2f}x real time; stages ms {rp['replay_stage_ms']}")

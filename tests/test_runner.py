@@ -1,5 +1,7 @@
 """`arkit.runner.process`: outputs, and what happens when a run stops early."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,42 @@ def test_replay_with_prefetch_matches_sequential_replay(marker_room_small, tmp_p
         tracker.close()
         out.append((tmp_path / f"r{prefetch}.jsonl").read_bytes())
     assert out[0] == out[1] and len(out[0].splitlines()) == 24
+
+
+class _BusyDepthStage:
+    """A depth stage that burns CPU on the frames that carry depth."""
+
+    name = "planes"
+
+    def __init__(self):
+        self.depth_frames = 0
+
+    def update(self, frame, camera):
+        from arkit.core.managers import ManagerOutput
+
+        if frame.depth_m is not None:
+            self.depth_frames += 1
+            t0 = time.thread_time()
+            while time.thread_time() - t0 < 0.002:
+                pass
+        return ManagerOutput()
+
+    def reset(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_summary_reports_the_background_planes_worker_cpu():
+    from arkit.session import DepthCadence
+
+    stage = _BusyDepthStage()
+    cadence = DepthCadence(stage, 2, background=True)
+    depth_frames = (Frame(i, i / 30, np.zeros((48, 64, 3), np.uint8), K, depth_m=np.ones((48, 64), np.float32))
+                    for i in range(10))
+    with Session(managers=[cadence], render=False) as s:
+        summary = process(s, depth_frames)
+    assert stage.depth_frames == 5   # frames 0, 2, 4, 6, 8 (the session closed after the last one)
+    assert cadence.worker_cpu_s >= 0.002 * stage.depth_frames
+    assert summary.background_cpu_ms["planes"] == pytest.approx(1e3 * cadence.worker_cpu_s / 10, rel=0.5)

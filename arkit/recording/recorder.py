@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from arkit.recording import depth_codec
 from arkit.recording import format as fmt
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Recorder:
         self.scene = scene
         self.frames = 0
         self.has_depth = False
+        self.depth_encoding = depth_codec.default_encoding()
         self._intrinsics = None
         self._t_first = self._t_last = None   # for the fps estimate when the source has none
         self._video = None
@@ -129,8 +131,6 @@ class Recorder:
         tracker_ids : sequence of str, optional
             Ids of the trackables the camera tracker itself reported (see :func:`record`).
         """
-        import cv2
-
         if self._closed:
             raise fmt.RecordingError(f"recorder for {self.out_dir} is already closed")
         if self._intrinsics is None:
@@ -148,8 +148,8 @@ class Recorder:
             if not self.has_depth:
                 d.mkdir(exist_ok=True)
                 self.has_depth = True
-            if not cv2.imwrite(str(d / fmt.frame_file(self.frames)), encode_depth_mm(frame.depth_m)):
-                raise fmt.RecordingError(f"writing depth {self.frames} to {d} failed (disk full?)")
+            depth_codec.write_depth_mm(d / depth_codec.depth_file(self.frames, self.depth_encoding),
+                                       encode_depth_mm(frame.depth_m), self.depth_encoding)
         self._lines.write(fmt.frame_record_line(self.frames, frame, result, tracker_ids) + "\n")
         self.frames += 1
 
@@ -172,6 +172,7 @@ class Recorder:
         header = fmt.header_dict(frames=self.frames, width=K.width, height=K.height, fps=fps,
                                  image="png" if self.lossless else "video", depth=self.has_depth,
                                  source=self.source_name, scene=self.scene, interrupted=interrupted,
+                                 **({"depth_encoding": self.depth_encoding} if self.has_depth else {}),
                                  created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         from arkit.io.atomic import atomic_write_text
 

@@ -28,6 +28,7 @@ import numpy as np
 from arkit.core.frame import Frame
 from arkit.core.trackables import CameraState, TrackableChanges, TrackingState
 from arkit.io.source_base import FrameSource
+from arkit.recording import depth_codec
 from arkit.recording import format as fmt
 from arkit.tracking.base import Tracker, TrackerOutput
 
@@ -135,7 +136,7 @@ class ReplaySource(FrameSource):
     max_frames : int, optional
         Stop after this many frames.
     load_depth : bool
-        Decode the depth PNGs (float32 metres, 0 = invalid, millimetre resolution).
+        Decode the depth maps (float32 metres, 0 = invalid, millimetre resolution).
     index : FrameIndex, optional
         Shared with a :class:`ReplayTracker` (see :func:`open_recording`).
 
@@ -221,14 +222,16 @@ class ReplaySource(FrameSource):
             frames.close()
 
     def __iter__(self) -> Iterator[Frame]:
-        import cv2
-
         K = self.info.intrinsics
         for p, image in self._images():
             d = json.loads(self.index.line(p))
             depth = None
             if self.load_depth and d.get("depth"):
-                depth = self._png(fmt.DEPTH_DIR, p, cv2.IMREAD_UNCHANGED).astype(np.float32) / np.float32(fmt.DEPTH_SCALE)
+                enc = self.info.depth_encoding
+                mm = depth_codec.read_depth_mm(self.path / fmt.DEPTH_DIR / depth_codec.depth_file(p, enc), enc,
+                                               self.info.width, self.info.height)
+                depth = mm.astype(np.float32)
+                depth /= np.float32(fmt.DEPTH_SCALE)   # in place: the same values as mm / 1000, one array
             rec = d.get("T_world_camera_recorded")
             yield Frame(int(d["index"]), float(d["timestamp_s"]), image, K, depth_m=depth,
                         T_world_camera_recorded=None if rec is None else np.array(rec, dtype=np.float64),

@@ -84,11 +84,12 @@ TRACKING_KEYS = {"type": str, "dictionary": str, "marker_size_m": NUMBER, "marke
                  "map": dict, "smoothing": (dict, bool), "min_markers": int, "trajectory": str,
                  "detector_params": dict,
                  "mode": str, "scale": str, "gravity": str, "marker_id": int, "recorded_up": list, "vslam": dict,
-                 "name": str, "features": str, "mesh": str, "units_m": NUMBER, "up": str}
+                 "name": str, "features": str, "mesh": str, "units_m": NUMBER, "up": str,
+                 "image_targets": str, "image_target": str}
 TRACKING_TYPES = ("markers", "recorded", "model_target", "vslam", "none")
-VSLAM_KEYS = ("mode", "scale", "gravity", "marker_id", "recorded_up", "vslam")
-VSLAM_CHOICES = {"mode": ("auto", "rgbd", "mono"), "scale": ("marker", "depth", "recorded"),
-                 "gravity": ("imu", "floor", "recorded", "marker")}
+VSLAM_KEYS = ("mode", "scale", "gravity", "marker_id", "recorded_up", "vslam", "image_targets", "image_target")
+VSLAM_CHOICES = {"mode": ("auto", "rgbd", "mono"), "scale": ("marker", "depth", "recorded", "image_target"),
+                 "gravity": ("imu", "floor", "recorded", "marker", "image_target", "map_floor")}
 MODEL_TARGET_KEYS = ("name", "features", "mesh", "units_m", "up")
 MAP_KEYS = {"board": dict, "markers": list, "single": int}
 BOARD_KEYS = {"type": str, "markers_x": int, "markers_y": int, "marker_length_m": NUMBER,
@@ -220,6 +221,11 @@ def load_scene(path) -> SceneFile:
     if "image_targets" in recognition:
         recognition["image_targets"] = str(_data_file(ctx, recognition["image_targets"], "recognition.image_targets"))
     _check_recognition_options(ctx, recognition)
+    if "image_target" in (tracking.get("scale"), tracking.get("gravity")) and "image_targets" not in tracking:
+        if "image_targets" not in recognition:
+            raise ctx.error("tracking", "scale/gravity 'image_target' needs 'image_targets' (a target database "
+                                        ".npz or folder) in 'tracking' or 'recognition'")
+        tracking["image_targets"] = recognition["image_targets"]
     scene = Scene(str(data.get("name", path.stem)))
     items = data.get("content", [])
     for i, item in enumerate(items):
@@ -312,6 +318,8 @@ def _check_vslam(ctx: _Ctx, t: dict, kind: str) -> None:
         raise ctx.error("tracking", "scale/gravity 'marker' needs 'marker_size_m' (the printed square's side, metres)")
     if "recorded_up" in t:
         t["recorded_up"] = ctx.vector(t["recorded_up"], "tracking.recorded_up", 3).tolist()
+    if "image_targets" in t:   # same as recognition.image_targets: a .npz database or a folder of images
+        t["image_targets"] = str(_data_file(ctx, t["image_targets"], "tracking.image_targets"))
 
 
 def resolve_data_path(path: str, base_dir: Path) -> Path:

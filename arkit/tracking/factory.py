@@ -77,9 +77,11 @@ def build_tracker(tracking: dict) -> Optional[Tracker]:
 def build_visual_tracker(tracking: dict) -> Tracker:
     """``type: vslam``: a :class:`VisualTracker` (``mode``: auto, rgbd or mono; ``vslam``: overrides of
     :class:`VisualTrackerConfig` fields), wrapped in a :class:`WorldAlignedTracker` when ``scale``
-    (marker, depth, recorded) or ``gravity`` (imu, floor, recorded, marker) is given; the marker
-    options are ``dictionary``, ``marker_size_m`` and ``marker_id``, the recorded world's up axis
-    ``recorded_up`` (default [0, 1, 0]). See ``docs/tracking.md``.
+    (marker, depth, recorded, image_target) or ``gravity`` (imu, floor, recorded, marker,
+    image_target, map_floor) is given; the marker options are ``dictionary``, ``marker_size_m``
+    and ``marker_id``, the image target ones ``image_targets`` (database or folder) and
+    ``image_target`` (name), the recorded world's up axis ``recorded_up`` (default [0, 1, 0]).
+    See ``docs/tracking.md``.
     """
     import dataclasses
 
@@ -101,4 +103,6 @@ def build_visual_tracker(tracking: dict) -> Tracker:
     return WorldAlignedTracker(tracker, scale=scale, gravity=gravity,
                                marker_dictionary=tracking.get("dictionary", "DICT_6X6_250"),
                                marker_size_m=tracking.get("marker_size_m"), marker_id=tracking.get("marker_id"),
-                               recorded_up_world=tracking.get("recorded_up", (0.0, 1.0, 0.0)))
+                               recorded_up_world=tracking.get("recorded_up", (0.0, 1.0, 0.0)),
+                               image_targets=tracking.get("image_targets"),
+                               image_target_name=tracking.get("image_target"))

@@ -193,8 +193,8 @@ class WorldAlignedTracker(Tracker):
     map_floor_every : int
         ``"map_floor"``: tracked frames between floor searches in the inner tracker's map.
     map_floor_agree_deg : float
-        ``"map_floor"``: gravity is ready when two successive floor estimates agree within this
-        angle; the latest one is used.
+        ``"map_floor"``: gravity is ready when three successive floor estimates agree within
+        this angle (pairwise); their mean is used.
     """
 
     def __init__(self, inner: Tracker, scale: Optional[str] = None, gravity: Optional[str] = None, *,
@@ -211,7 +211,7 @@ class WorldAlignedTracker(Tracker):
             raise ArkitError(f"unknown gravity source {gravity!r}; use one of {', '.join(GRAVITY_SOURCES)} or None")
         if "marker" in (scale, gravity) and anchor is None and not (marker_size_m and marker_size_m > 0):
             raise ArkitError("scale/gravity 'marker' needs marker_size_m (the printed square's side, metres)")
-        if "image_target" in (scale, gravity) and image_targets is None and not (anchor is not None and gravity != "image_target"):
+        if "image_target" in (scale, gravity) and anchor is None and image_targets is None:
             raise ArkitError("scale/gravity 'image_target' needs image_targets (a target database .npz or a folder "
                              "of target images with their widths)")
         if gravity == "map_floor":
@@ -290,8 +290,9 @@ class WorldAlignedTracker(Tracker):
         if self.gravity_source in ("imu", "floor"):
             return len(self.ups_inner) >= self.min_gravity_samples
         if self.gravity_source == "map_floor":
-            f = self.map_floors
-            return len(f) >= 2 and f[-1].up_world @ f[-2].up_world >= np.cos(np.radians(self.map_floor_agree_deg))
+            ups = [f.up_world for f in self.map_floors[-3:]]
+            cos = np.cos(np.radians(self.map_floor_agree_deg))
+            return len(ups) == 3 and all(ups[i] @ ups[j] >= cos for i in range(3) for j in range(i))
         return len(self.samples[self.gravity_source]) >= self.min_gravity_samples
 
     def progress(self) -> str:
@@ -335,7 +336,7 @@ class WorldAlignedTracker(Tracker):
             if self.gravity_source in ("imu", "floor"):
                 up = _robust_mean_direction(self.ups_inner)
             elif self.gravity_source == "map_floor":
-                up = self.map_floors[-1].up_world
+                up = _robust_mean_direction([f.up_world for f in self.map_floors[-3:]])
             else:
                 smp = self.samples[self.gravity_source]
                 R_ai = R_cache.get(self.gravity_source)

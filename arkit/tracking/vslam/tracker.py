@@ -322,6 +322,10 @@ class VisualTracker(TrackingStepsMixin, Tracker):
             if inl.sum() < 10:  # motion model failed: match against the last keyframe
                 T_cw, kp, pid, inl = self._track_reference_keyframe(feats)
                 if T_cw is None:
+                    if self._mode == "rgbd":  # a wide-baseline jump: relocalise this very frame
+                        self._T_wc_prev = None
+                        self._last_kp = self._last_pid = np.zeros(0, np.int64)
+                        return self._relocalize(frame, feats)
                     return self._lost(f"too few matches ({int(inl.sum())})")
             kp, pid = kp[inl], pid[inl]
         else:
