@@ -22,7 +22,8 @@ Every figure of issue 3 in one run (switches skip parts):
 5. World alignment (:class:`arkit.tracking.world_alignment.WorldAlignedTracker`) around the
    monocular tracker on ``marker_room`` without depth: scale error against the Sim(3) scale of
    the raw trajectory, and gravity error, for scale from a marker / depth / recorded poses and
-   gravity from the marker / floor / recorded poses / a simulated IMU.
+   gravity from the marker / floor / recorded poses / a simulated IMU / the floor in the monocular
+   map; and scale + gravity from a 0.5 m image target on a generated poster_floor sequence.
 6. Real monocular videos (opencv_samples_data): ``box.mp4`` (640x480, intrinsics of OpenCV's
    pose tutorial: fx=640*55/22.3, fy=480*55/14.9, cx=320, cy=240) and ``cup.mp4`` (640x480,
    approximate intrinsics: 60 deg horizontal field of view): state counts per frame, frames
@@ -351,18 +352,44 @@ def bench_turn_away(n_frames: int):
     turn_away_figures("arkit mono", poses, states, gt, ts, away0, back, "sim3")
 
 
-def bench_alignment(n_frames: int):
-    """WorldAlignedTracker around the monocular tracker on marker_room (depth withheld from the
-    tracker; the depth source gets the frames with depth)."""
-    from arkit.tracking import scale_sources as ss
-    from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
-    from arkit.tracking.world_alignment import WorldAlignedTracker
+POSTER_RECIPE = {   # a 0.5 m poster lying on a planked floor, for scale from an image target
+    "name": "poster_floor", "seed": 3,
+    "room": {"size": [4.0, 2.6, 4.0], "floor": {"type": "planks"}, "walls": {"type": "bricks"},
+             "ceiling": {"type": "noise"}},
+    "image_targets": [{"name": "floor_poster", "position": [0.0, 0.0, 0.0], "normal": [0, 1, 0], "yaw_deg": 20,
+                       "width": 0.5, "height": 0.35, "texture": {"type": "poster"}}],
+    "camera": {"type": "orbit", "target": [0.0, 0.0, 0.0], "distance_m": [0.7, 0.9],
+               "elevation_deg": [50.0, 65.0], "speed_mps": 0.3},
+}
 
+
+def poster_sequence(n_frames: int):
+    """Frames of :data:`POSTER_RECIPE` at 640x480 (rendered into a temporary folder) and an image
+    target database built from the rendered poster texture and its true width."""
+    import json
+    import tempfile
+
+    import cv2
+
+    from arkit.io.tum_rgbd import TumRgbdSource
+    from arkit.recognition.image_targets import ImageTargetDatabase
+    from arkit.synthetic.generator import generate_sequence
+
+    folder = os.path.join(tempfile.mkdtemp(prefix="arkit-bench-poster-"), "poster")
+    generate_sequence(POSTER_RECIPE, folder, num_frames=n_frames, width=640, height=480, seed=0)
+    (t,) = json.loads(open(os.path.join(folder, "scene.json")).read())["image_targets"]
+    tex = cv2.cvtColor(cv2.imread(os.path.join(folder, "targets", f"{t['name']}.png")), cv2.COLOR_BGR2RGB)
+    db = ImageTargetDatabase.build([(t["name"], tex, t["width_m"])])
+    return list(TumRgbdSource(folder)), db
+
+
+def bench_alignment(n_frames: int):
+    """WorldAlignedTracker around the monocular tracker on marker_room and on a poster-on-the-floor
+    sequence (depth withheld from the tracker; the depth source gets the frames with depth)."""
     frames, secs, _ = synthetic_frames("marker_room", n_frames)
-    gt, ts = gt_of(frames)
-    print(f"World alignment around VisualTracker(mono) on marker_room ({len(frames)} frames 640x480; 15 cm "
-          f"markers): scale error vs the Sim(3) scale of the unaligned trajectory, gravity error "
-          f"(targets < 2 %, < 2 deg)")
+    print(f"World alignment around VisualTracker(mono), 640x480, scale error vs the Sim(3) scale of the "
+          f"unaligned trajectory, gravity error (targets < 2 %, < 2 deg)")
+    print(f"  marker_room ({len(frames)} frames; 15 cm markers; IMU = simulated accelerometer, 1 deg noise):")
     rng = np.random.default_rng(0)
 
     def with_imu(f):   # simulated accelerometer gravity: camera-frame "down" with 1 deg noise
@@ -373,45 +400,57 @@ def bench_alignment(n_frames: int):
             rng.normal(0, np.radians(1.0), 3)) @ g})
 
     frames = [with_imu(f) for f in frames]
-    configs = [("marker", "marker"), ("depth", "floor"), ("recorded", "recorded"), ("marker", "imu")]
-    for scale, gravity in configs:
-        rec = _Recorder(VisualTracker(VisualTrackerConfig(mode="mono")))
-        tr = WorldAlignedTracker(rec, scale=scale, gravity=gravity, marker_size_m=0.15)
-        t0 = time.process_time()
-        outs = [tr.track(f) for f in frames]
-        cpu_ms = 1000 * (time.process_time() - t0) / len(frames)
-        tr.close()
-        a = tr.alignment
-        name = f"scale={scale}, gravity={gravity}"
-        if a is None:
-            print(f"  {name:<32} not aligned by the last frame ({tr.progress()})")
-            continue
-        # at the lock: the same least-squares fit with the ground truth as the anchor, over the
-        # frames the inner tracker tracked up to the lock (what a perfect source would give)
-        inner = np.array(rec.poses)
-        upto = np.array([s == "TRACKING" for s in rec.states]) & (np.arange(len(frames)) <= a.frame_index)
-        smp = ss.AnchorSamples()
-        for i in np.flatnonzero(upto):
-            smp.add(i, inner[i], gt[i])
-        R_gi = ss.anchor_rotation(smp)
-        s_true = ss.fit_similarity(inner[upto, :3, 3], gt[upto, :3, 3], R_anchor_inner=R_gi).scale
-        up_true = R_gi.T @ np.array([0.0, 1.0, 0.0])
-        g_err = np.degrees(np.arccos(np.clip(up_true @ a.up_inner, -1, 1))) if a.up_inner is not None else float("nan")
-        # after the lock: the aligned output against the ground truth (includes the tracker's drift)
-        P = np.array([o.camera.T_world_camera for o in outs])
-        ok = np.array([o.camera.tracking_state.value in ("TRACKING", "LIMITED") for o in outs])
-        ok &= np.arange(len(outs)) >= a.frame_index
-        msg = ""
-        if ok.sum() >= 3:
-            res = ate_of(P[ok], gt[ok], ts[ok], "sim3")          # metric and +Y up: scale 1, no tilt
-            R = np.asarray(res.T_gt_est)[:3, :3] / res.scale
-            tilt = np.degrees(np.arccos(np.clip(R[1, 1], -1, 1)))
-            se3 = ate_of(P[ok], gt[ok], ts[ok], "se3")
-            msg = (f"; over the {int(ok.sum())} frames after it (tracker drift included): scale {100 * (1 / res.scale - 1):+.2f} %, "
-                   f"tilt {tilt:.2f} deg, metric SE(3) ATE {100 * se3.rmse_m:.2f} cm")
-        print(f"  {name:<32} fixed at frame {a.frame_index} ({a.num_samples} samples, fit rms {100 * a.residual_m:.2f} cm): "
-              f"scale error {100 * (a.scale / s_true - 1):+.2f} %, gravity error {g_err:.2f} deg{msg}; "
-              f"{cpu_ms:.0f} ms CPU/frame")
+    for scale, gravity in [("marker", "marker"), ("depth", "floor"), ("recorded", "recorded"), ("marker", "imu"),
+                           ("marker", "map_floor")]:
+        _alignment_row(frames, scale, gravity, marker_size_m=0.15)
+    poster, db = poster_sequence(min(n_frames, 120))
+    print(f"  poster_floor ({len(poster)} frames; a 0.5 m image target lying on the floor):")
+    _alignment_row(poster, "image_target", "image_target", image_targets=db)
+
+
+def _alignment_row(frames, scale: str, gravity: str, **options) -> None:
+    from arkit.tracking import scale_sources as ss
+    from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
+    from arkit.tracking.world_alignment import WorldAlignedTracker
+
+    gt, ts = gt_of(frames)
+    rec = _Recorder(VisualTracker(VisualTrackerConfig(mode="mono")))
+    tr = WorldAlignedTracker(rec, scale=scale, gravity=gravity, **options)
+    t0 = time.process_time()
+    outs = [tr.track(f) for f in frames]          # mode="mono": the tracker itself ignores depth
+    cpu_ms = 1000 * (time.process_time() - t0) / len(frames)
+    tr.close()
+    a = tr.alignment
+    name = f"scale={scale}, gravity={gravity}"
+    if a is None:
+        print(f"    {name:<36} not aligned by the last frame ({tr.progress()})")
+        return
+    # at the lock: the same least-squares fit with the ground truth as the anchor, over the
+    # frames the inner tracker tracked up to the lock (what a perfect source would give)
+    inner = np.array(rec.poses)
+    upto = np.array([s == "TRACKING" for s in rec.states]) & (np.arange(len(frames)) <= a.frame_index)
+    smp = ss.AnchorSamples()
+    for i in np.flatnonzero(upto):
+        smp.add(i, inner[i], gt[i])
+    R_gi = ss.anchor_rotation(smp)
+    s_true = ss.fit_similarity(inner[upto, :3, 3], gt[upto, :3, 3], R_anchor_inner=R_gi).scale
+    up_true = R_gi.T @ np.array([0.0, 1.0, 0.0])
+    g_err = np.degrees(np.arccos(np.clip(up_true @ a.up_inner, -1, 1))) if a.up_inner is not None else float("nan")
+    s_err = f"{100 * (a.scale / s_true - 1):+.2f} %" if a.scale_source else "n/a (no scale source)"
+    # after the lock: the aligned output against the ground truth (includes the tracker's drift)
+    P = np.array([o.camera.T_world_camera for o in outs])
+    ok = np.array([o.camera.tracking_state.value in ("TRACKING", "LIMITED") for o in outs])
+    ok &= np.arange(len(outs)) >= a.frame_index
+    msg = ""
+    if ok.sum() >= 3:
+        res = ate_of(P[ok], gt[ok], ts[ok], "sim3")          # metric and +Y up: scale 1, no tilt
+        R = np.asarray(res.T_gt_est)[:3, :3] / res.scale
+        tilt = np.degrees(np.arccos(np.clip(R[1, 1], -1, 1)))
+        se3 = ate_of(P[ok], gt[ok], ts[ok], "se3")
+        msg = (f"; over the {int(ok.sum())} frames after it (tracker drift included): scale {100 * (1 / res.scale - 1):+.2f} %, "
+               f"tilt {tilt:.2f} deg, metric SE(3) ATE {100 * se3.rmse_m:.2f} cm")
+    print(f"    {name:<36} fixed at frame {a.frame_index} ({a.num_samples} samples, fit rms {100 * a.residual_m:.2f} cm): "
+          f"scale error {s_err}, gravity error {g_err:.2f} deg{msg}; {cpu_ms:.0f} ms CPU/frame")
 
 
 class _Recorder(Tracker):
@@ -419,6 +458,10 @@ class _Recorder(Tracker):
 
     def __init__(self, inner):
         self.inner, self.poses, self.states = inner, [], []
+
+    @property
+    def map(self):               # the inner VisualTracker's point map (gravity from the map floor)
+        return self.inner.map
 
     def track(self, frame):
         out = self.inner.track(frame)

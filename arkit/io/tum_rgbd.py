@@ -249,7 +249,9 @@ class TumRgbdSource(FrameSource):
             return np.where(np.isfinite(raw) & (raw > 0), raw, 0).astype(np.float32)
         if raw.dtype not in (np.uint16, np.uint8):
             return None
-        return raw.astype(np.float32) / np.float32(self.depth_scale)
+        depth = raw.astype(np.float32)
+        depth /= np.float32(self.depth_scale)   # in place: the values of raw / scale without a second array
+        return depth
 
     def __iter__(self) -> Iterator[Frame]:
         import cv2
