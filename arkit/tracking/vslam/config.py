@@ -27,7 +27,9 @@ class VisualTrackerConfig:
         depth, so this residual has a constant sigma; 1.0 m (a strong depth term, ~1 px per
         1.7e-3 m^-1 of inverse depth) beat ORB-SLAM2's 0.08 m on the synthetic and 7-Scenes tests.
     max_depth_m : float
-        RGB-D: depths beyond are ignored for new points.
+        RGB-D: depths beyond are ignored for new points (10 m: Kinect-class sensors report
+        textured far walls that wide-baseline relocalisation needs; the inverse-depth residual
+        already weights them down).
     local_keyframes : int
         Covisible keyframes whose points form the local map.
     local_ba : bool
@@ -67,7 +69,7 @@ class VisualTrackerConfig:
     search_radius_px: float = 15.0
     local_search_radius_px: float = 4.0
     virtual_baseline_m: float = 1.0
-    max_depth_m: float = 6.0
+    max_depth_m: float = 10.0
     local_keyframes: int = 10
     max_frames_between_keyframes: int = 30
     depth_window_px: int = 7
