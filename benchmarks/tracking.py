@@ -283,6 +283,15 @@ def bench_mono_synthetic(n_frames: int):
         print(f"  arkit VisualTracker (mono)         Sim(3) ATE RMSE {100 * r['ate_rmse_m']:.2f} cm (max "
               f"{100 * r['ate_max_m']:.1f} cm) from initialisation at frame {r['init_frame']}; LOST frames after init "
               f"{r['lost_after_init']}; states {r['states']}; {r['cpu_ms_per_frame']:.0f} ms CPU/frame")
+        frames, _, _ = synthetic_frames("textured_room", n_frames, depth=False)
+        gt, ts = gt_of(frames)
+        poses, states, t_ark, tracker = run_arkit(frames, "mono", async_mapping=True)
+        ok = tracked_mask(states)
+        if ok.sum() >= 3:
+            first = int(np.argmax(ok))
+            lost = sum(s == "LOST" for s in states[first:])
+            line("arkit VisualTracker (mono, async BA)", ate_of(poses[ok], gt[ok], ts[ok], "sim3"), t_ark,
+                 f"initialised at frame {first}, LOST frames after init {lost}, " + arkit_extra(states, tracker))
         return
     frames, secs, _ = synthetic_frames("textured_room", n_frames, depth=False)
     print(f"Monocular synthetic textured_room (no depth), {len(frames)} frames 640x480, Sim(3)-aligned ATE over "
