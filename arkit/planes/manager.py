@@ -141,14 +141,47 @@ class _Tracked:
         return float(abs(self.normal @ point + self.offset))
 
     def add_points(self, P, p: PlaneManagerParams):
-        pts = np.vstack([self.points, P]) if len(self.points) else P
-        keys = np.floor(pts / p.voxel_m).astype(np.int64)
-        key = (keys[:, 0] * 73856093) ^ (keys[:, 1] * 19349663) ^ (keys[:, 2] * 83492791)
+        """Add the points of ``P`` whose voxel (``p.voxel_m``) holds no point yet, first one per
+        voxel, keeping the stored order (old points first); thinned to ``p.max_points``.
+
+        The sorted voxel keys of the stored points are cached, so a frame costs O(M log N) for M
+        new points instead of re-sorting all N stored ones."""
+        P = np.asarray(P, np.float64).reshape(-1, 3)
+        old_sorted = self._sorted_keys(p)
+        key = _voxel_keys(P, p.voxel_m)
+        if len(old_sorted):
+            pos = np.minimum(np.searchsorted(old_sorted, key), len(old_sorted) - 1)
+            fresh = old_sorted[pos] != key
+            P, key = P[fresh], key[fresh]
         _, first = np.unique(key, return_index=True)
-        pts = pts[np.sort(first)]
+        first.sort()
+        P, key = P[first], key[first]
+        pts = np.vstack([self.points, P]) if len(self.points) else P
+        keys = np.concatenate([self._keys, key]) if len(self.points) else key
         if len(pts) > p.max_points:
-            pts = pts[:: int(np.ceil(len(pts) / p.max_points))]
+            step = int(np.ceil(len(pts) / p.max_points))
+            pts, keys = pts[::step], keys[::step]
         self.points = pts
+        self._keys, self._keys_sorted, self._keys_of = keys, np.sort(keys), (pts, p.voxel_m)
+
+    def _sorted_keys(self, p: PlaneManagerParams) -> np.ndarray:
+        """Sorted voxel keys of ``self.points``; when the points were set from outside, they are
+        first reduced to one point per voxel (the first, order kept)."""
+        of = getattr(self, "_keys_of", None)
+        if of is None or of[0] is not self.points or of[1] != p.voxel_m:
+            pts = np.asarray(self.points, np.float64).reshape(-1, 3)
+            key = _voxel_keys(pts, p.voxel_m)
+            _, first = np.unique(key, return_index=True)
+            first.sort()
+            self.points, self._keys = pts[first], key[first]
+            self._keys_sorted, self._keys_of = np.sort(self._keys), (self.points, p.voxel_m)
+        return self._keys_sorted
+
+
+def _voxel_keys(P: np.ndarray, voxel_m: float) -> np.ndarray:
+    """(N,) int64 hash of the voxel of each point of ``P`` (N, 3)."""
+    v = np.floor(P / voxel_m).astype(np.int64)
+    return (v[:, 0] * 73856093) ^ (v[:, 1] * 19349663) ^ (v[:, 2] * 83492791)
 
 
 class PlaneManager:

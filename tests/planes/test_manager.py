@@ -184,3 +184,39 @@ def test_update_with_given_depth_planes():
     p, = mgr.planes()
     assert ch.added == (p.id,) and p.label == "floor"
     assert np.allclose(p.normal_world, [0, 1, 0], atol=1e-5) and abs(p.T_world_local[1, 3]) < 1e-4
+
+
+def test_add_points_matches_a_full_deduplication_over_many_frames():
+    """The cached-key voxel de-duplication keeps exactly the points a full re-deduplication of
+    (stored + new) would keep, in the same order, including the max_points thinning."""
+    import numpy as np
+
+    from arkit.planes.manager import PlaneManagerParams, _Tracked
+
+    def reference(stored, P, p):
+        pts = np.vstack([stored, P]) if len(stored) else P
+        v = np.floor(pts / p.voxel_m).astype(np.int64)
+        key = (v[:, 0] * 73856093) ^ (v[:, 1] * 19349663) ^ (v[:, 2] * 83492791)
+        _, first = np.unique(key, return_index=True)
+        pts = pts[np.sort(first)]
+        if len(pts) > p.max_points:
+            pts = pts[:: int(np.ceil(len(pts) / p.max_points))]
+        return pts
+
+    rng = np.random.default_rng(3)
+    p = PlaneManagerParams(voxel_m=0.05, max_points=1500)
+    start = rng.uniform(0, 1, (300, 3)) * [2, 0.01, 2]
+    start = np.vstack([start, start[:40]])                     # duplicates in the initial points
+    t = _Tracked("plane:0", 0, [0, 1, 0], np.zeros((4, 4)), start.copy())
+    expected = start.copy()
+    for i in range(12):
+        P = rng.uniform(0, 1, (400, 3)) * [2 + 0.3 * i, 0.01, 2]
+        t.add_points(P, p)
+        expected = reference(expected, P, p)
+        np.testing.assert_array_equal(t.points, expected)
+    assert len(t.points) <= p.max_points
+    t.points = t.points[::2].copy()                          # replaced from outside (e.g. a merge)
+    expected = expected[::2].copy()
+    P = rng.uniform(0, 1, (400, 3)) * [3, 0.01, 3]
+    t.add_points(P, p)
+    np.testing.assert_array_equal(t.points, reference(expected, P, p))
