@@ -175,6 +175,13 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def match_box(boxes: dict, box, min_iou: float):
+    """Key of the box in ``boxes`` (key -> (x, y, w, h)) overlapping ``box`` most, if its IoU is
+    at least ``min_iou``; else None. Frame-to-frame id association of detections."""
+    best = max(boxes, key=lambda k: _iou(boxes[k], box), default=None)
+    return best if best is not None and _iou(boxes[best], box) >= min_iou else None
+
+
 class FaceTracker:
     """Faces as trackables ``"face:<n>"`` with ids kept across frames by box overlap (IoU).
 
@@ -196,8 +203,8 @@ class FaceTracker:
         free = dict(self._prev)
         current, trackables, added, updated = {}, [], [], []
         for det in dets:
-            best = max(free, key=lambda k: _iou(free[k], det.box_xywh_px), default=None)
-            if best is not None and _iou(free[best], det.box_xywh_px) >= self.min_iou:
+            best = match_box(free, det.box_xywh_px, self.min_iou)
+            if best is not None:
                 tid = best
                 del free[best]
                 updated.append(tid)

@@ -32,7 +32,7 @@ from arkit.core.pose import readonly
 from arkit.core.trackables import TrackableChanges, TrackableState
 from arkit.recognition.face_geometry import MIN_FACE_LANDMARKS, pose_from_landmarks, pose_from_mediapipe_matrix
 from arkit.recognition.landmarker_base import LandmarkerTracker
-from arkit.recognition.mediapipe_face import FaceTrackable, _iou
+from arkit.recognition.mediapipe_face import FaceTrackable, match_box
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,8 @@ class FaceLandmarkTracker(LandmarkerTracker):
         current, trackables, added, updated = {}, [], [], []
         for obs in observations:
             box = _box(obs.landmarks_px)
-            best = max(free, key=lambda k: _iou(free[k], box), default=None)
-            if best is not None and _iou(free[best], box) >= self.min_iou:
+            best = match_box(free, box, self.min_iou)
+            if best is not None:
                 tid = best
                 del free[best]
                 updated.append(tid)

@@ -34,7 +34,7 @@ from arkit.core.camera import Intrinsics
 from arkit.core.errors import ArkitError
 from arkit.core.pose import from_rt
 from arkit.core.trackables import Trackable, TrackableChanges, TrackableState
-from arkit.recognition.mediapipe_face import _iou
+from arkit.recognition.mediapipe_face import match_box
 from arkit.recognition.segmentation import to_mp_image
 
 log = logging.getLogger(__name__)
@@ -221,9 +221,9 @@ class ObjectTracker:
         free = dict(self._prev)
         current, trackables, added, updated = {}, [], [], []
         for det in detections:
-            same = [k for k, (cat, _) in free.items() if cat == det.category]
-            best = max(same, key=lambda k: _iou(free[k][1], det.box_xywh_px), default=None)
-            if best is not None and _iou(free[best][1], det.box_xywh_px) >= self.min_iou:
+            same = {k: b for k, (cat, b) in free.items() if cat == det.category}
+            best = match_box(same, det.box_xywh_px, self.min_iou)
+            if best is not None:
                 tid = best
                 del free[best]
                 updated.append(tid)

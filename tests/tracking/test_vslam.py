@@ -1,5 +1,8 @@
 """VisualTracker on synthetic scenes rendered inside the test (exact poses), bad frames and the map file."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,60 +13,18 @@ from arkit.io.trajectory_formats import Trajectory
 from arkit.tracking.vslam.map import Map
 from arkit.tracking.vslam.tracker import VisualTracker, VisualTrackerConfig
 
+sys.path.insert(0, str(Path(__file__).parent))
+import plane_scene  # noqa: E402
+
 W, H = 320, 240
 K = Intrinsics(W, H, 280.0, 280.0, 159.5, 119.5)
 
-
-def _texture(seed, size=512):
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    tex = np.full((size, size), 128, np.uint8)
-    for _ in range(500):
-        x, y = rng.integers(0, size, 2)
-        w, h = rng.integers(4, 30, 2)
-        cv2.rectangle(tex, (int(x), int(y)), (int(x + w), int(y + h)), int(rng.integers(0, 256)), -1)
-    for _ in range(200):
-        x, y = rng.integers(0, size, 2)
-        cv2.circle(tex, (int(x), int(y)), int(rng.integers(3, 15)), int(rng.integers(0, 256)), -1)
-    return tex
-
-
-# Planes: (point, normal, u axis, v axis, texture metres per texture image)
-_PLANES = [
-    (np.array([0.0, 0.0, 1.6]), np.array([0.0, 0.0, -1.0]), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), 2.5),
-    (np.array([0.0, 0.6, 0.0]), np.array([0.0, -1.0, 0.0]), np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), 2.5),
-    (np.array([-0.8, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0, 0, 1.0]), np.array([0, 1.0, 0]), 2.5),
-]
-_TEX = [_texture(s) for s in range(3)]
+_TEX = [plane_scene.texture(s) for s in range(3)]
 
 
 def render(T_world_camera):
     """Ray-cast the three textured planes: (rgb (H, W, 3) uint8, depth (H, W) float32)."""
-    import cv2
-
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    rays_c = K.unproject(np.stack([u.ravel(), v.ravel()], 1))
-    R, C = T_world_camera[:3, :3], T_world_camera[:3, 3]
-    rays_w = rays_c @ R.T
-    best_t = np.full(len(rays_w), np.inf)
-    gray = np.zeros(len(rays_w), np.float32)
-    for (p0, n, ua, va, metres), tex in zip(_PLANES, _TEX):
-        denom = rays_w @ n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = ((p0 - C) @ n) / denom
-        hit = (t > 0.05) & (t < best_t)
-        X = C + rays_w * t[:, None]
-        s = tex.shape[0] / metres
-        mx = ((X - p0) @ ua * s + tex.shape[1] / 2).astype(np.float32)
-        my = ((X - p0) @ va * s + tex.shape[0] / 2).astype(np.float32)
-        sample = cv2.remap(tex, mx.reshape(H, W), my.reshape(H, W), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT).ravel()
-        gray = np.where(hit, sample, gray)
-        best_t = np.where(hit, t, best_t)
-    depth = np.where(np.isfinite(best_t), best_t, 0.0)  # rays have z = 1: t is the depth
-    img = np.clip(gray, 0, 255).astype(np.uint8).reshape(H, W)
-    return np.repeat(img[:, :, None], 3, axis=2), depth.reshape(H, W).astype(np.float32)
+    return plane_scene.render(K, T_world_camera, _TEX)
 
 
 def trajectory(n, step_m=0.015):
