@@ -165,6 +165,8 @@ def test_summary_reports_the_background_planes_worker_cpu():
                     for i in range(10))
     with Session(managers=[cadence], render=False) as s:
         summary = process(s, depth_frames)
-    assert stage.depth_frames == 5   # frames 0, 2, 4, 6, 8 (the session closed after the last one)
+    # depth goes to frames 0, 2, 4, 6, 8; results come back 2 frames late, so 0-6 were consumed
+    # (they ran) while frame 8's job is still queued at close and may be cancelled unrun
+    assert stage.depth_frames in (4, 5)
     assert cadence.worker_cpu_s >= 0.002 * stage.depth_frames
     assert summary.background_cpu_ms["planes"] == pytest.approx(1e3 * cadence.worker_cpu_s / 10, rel=0.5)
