@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from arkit.core.trackables import TrackingState
+from arkit.io.prefetch import Prefetcher  # noqa: F401 - re-exported: arkit.runner.Prefetcher
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,10 @@ class RunSummary:
         a manager's name, e.g. ``"planes"``: its worker thread, for managers with a
         ``worker_cpu_s`` attribute such as :class:`arkit.session.DepthCadence`). With them, the
         ``"decode"`` and ``"encode"`` entries of ``stage_ms`` are the main loop's waits.
+    child_cpu_ms : dict
+        The entries of ``background_cpu_ms`` that ran in child processes (the encoder with
+        ``background_encode="process"``, a stage with ``background: process``): CPU time that
+        ``time.process_time()`` of this process does not include.
     """
 
     frames: int = 0
@@ -69,6 +72,7 @@ class RunSummary:
     skipped_frames: int = 0
     interrupted: bool = False
     background_cpu_ms: dict = field(default_factory=dict)
+    child_cpu_ms: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -86,84 +90,6 @@ def display_available() -> bool:
     return True
 
 
-_END = object()
-
-
-class Prefetcher:
-    """Read frames on a background thread, keeping up to ``depth`` decoded frames ready.
-
-    Image and depth decoding (PNG, JPEG, video) releases the GIL, so it overlaps with the
-    tracking and rendering of earlier frames. Frames come out in source order, so results
-    are identical to reading the source directly. An exception raised by the source is
-    re-raised, unchanged, by the iterator in the consuming thread (after the frames read
-    before it). :meth:`close` stops the thread and waits for it, so the source can be closed
-    safely afterwards.
-
-    Parameters
-    ----------
-    frames : FrameSource or iterable of Frame
-    depth : int
-        Frames decoded ahead at most (each holds an image and maybe a depth map).
-
-    Attributes
-    ----------
-    cpu_s : float
-        CPU seconds used by the thread (set when it ends).
-    """
-
-    def __init__(self, frames, depth: int = 4):
-        self._it = iter(frames)
-        self._queue = queue.Queue(maxsize=max(1, int(depth)))
-        self._stop = threading.Event()
-        self.cpu_s = 0.0
-        self._thread = threading.Thread(target=self._run, name="arkit-prefetch", daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        t0 = time.thread_time()
-        try:
-            for frame in self._it:
-                if not self._put(frame):
-                    return
-            self._put(_END)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the consuming thread
-            self._put(e)
-        finally:
-            self.cpu_s = time.thread_time() - t0
-
-    def __iter__(self):
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        """Stop reading ahead and wait for the thread (it finishes the frame it is decoding)."""
-        self._stop.set()
-        self._thread.join()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
 class _ResultsWriter:
     """JSON lines, one object per frame, written to a temporary file and renamed at the end."""
 
@@ -172,7 +98,9 @@ class _ResultsWriter:
 
         self.path = Path(path)
         self._tmp = temp_path_for(self.path)
-        self._f = open(self._tmp, "w", encoding="utf-8")
+        # a large buffer: one write call per ~100 frames instead of one per frame (each line is
+        # ~10 kB with planes; a write call per line cost ~1 ms of the loop thread here)
+        self._f = open(self._tmp, "w", encoding="utf-8", buffering=1 << 20)
 
     def write(self, result) -> None:
         self._f.write(json.dumps(result.to_dict()) + "\n")
@@ -187,8 +115,9 @@ class _ResultsWriter:
 def process(session, source, *, video_path=None, trajectory_path=None, trajectory_format: str = "tum",
             results_path=None, show: bool = False, progress: bool = False,
             max_frames: Optional[int] = None, fps: Optional[float] = None,
-            on_result=None, prefetch: Optional[int] = None, background_encode: bool = True,
-            video_options: Optional[dict] = None, opencv_threads: Optional[int] = None) -> RunSummary:
+            on_result=None, prefetch: Optional[int] = None, background_encode=True,
+            video_options: Optional[dict] = None, opencv_threads: Optional[int] = None,
+            pipeline: Optional[int] = None) -> RunSummary:
     """Run ``session`` over ``source`` and write the requested outputs.
 
     Parameters
@@ -215,13 +144,20 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         Frames decoded ahead on a background thread (:class:`Prefetcher`); 0 reads in the loop.
         Default: 4, except for webcams and ``show`` (no added latency for live views).
         Results do not depend on it.
-    background_encode : bool
-        Encode the video on a background thread (:class:`~arkit.io.video_writer.BackgroundVideoWriter`);
-        the file is the same either way.
+    background_encode : {True, "process", "thread", False}
+        Where the video is encoded: ``True`` / ``"process"`` in a child process
+        (:class:`~arkit.io.video_writer_process.ProcessVideoWriter`: no competition with the
+        loop for Python's interpreter lock), ``"thread"`` on a thread of this process
+        (:class:`~arkit.io.video_writer.BackgroundVideoWriter`), ``False`` in the loop. The file
+        is the same either way.
     video_options : dict, optional
         :class:`~arkit.io.video_writer.VideoWriter` options (``preset``, ``crf``, ``codec``,
         ``options``) over :data:`VIDEO_DEFAULTS` (H.264, ``crf`` 20, ``preset`` ``"superfast"``,
         x264 ``threads`` 1; a given ``options`` dict replaces the default one).
+    pipeline : int, optional
+        Frames the session's perception (tracker, managers) runs ahead of its rendering on a
+        worker thread (:meth:`arkit.session.Session.run`); 0 runs both in the loop. Default: 2
+        when frames are prefetched, else 0. Results do not depend on it.
     opencv_threads : int, optional
         ``cv2.setNumThreads`` during the run (restored afterwards). Default: 1 when frames are
         prefetched, since the loop's own threads (decoding, encoding, planes) already use the
@@ -245,7 +181,12 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         from arkit.io.video_writer import BackgroundVideoWriter, VideoWriter
 
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
-        cls = BackgroundVideoWriter if background_encode else VideoWriter
+        if background_encode in (True, "process"):
+            from arkit.io.video_writer_process import ProcessVideoWriter as cls
+        elif background_encode == "thread":
+            cls = BackgroundVideoWriter
+        else:
+            cls = VideoWriter
         writer = cls(video_path, fps or getattr(source, "fps", None) or 30.0, **{**VIDEO_DEFAULTS, **(video_options or {})})
     results = None
     if results_path is not None:
@@ -259,6 +200,8 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
     stamps, poses = [], []
     sums = {}
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+    if pipeline is None:
+        pipeline = 0
     if opencv_threads is None and prefetch > 0:
         opencv_threads = 1
     cv2_threads_before = None
@@ -267,13 +210,16 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
 
         cv2_threads_before = cv2.getNumThreads()
         cv2.setNumThreads(int(opencv_threads))
-    reader = None
+    reader = results_iter = None
+    perceive_cpu0 = getattr(session, "perceive_cpu_s", 0.0)
     workers = [m for m in getattr(session, "managers", ()) if hasattr(m, "worker_cpu_s")]
     worker_cpu0 = [m.worker_cpu_s for m in workers]
     t_start = time.perf_counter()
     try:
         reader = Prefetcher(source, prefetch) if prefetch > 0 else None
-        for result in session.run(reader if reader is not None else source):
+        frames = reader if reader is not None else source
+        results_iter = session.run(frames, pipeline=pipeline) if pipeline else session.run(frames)
+        for result in results_iter:
             timings = dict(result.timings_ms)
             if writer is not None and result.image is not None:
                 t0 = time.perf_counter()
@@ -305,12 +251,18 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         log.warning("stopped after %d frames; finalising the outputs written so far", summary.frames)
         raise
     finally:
+        if results_iter is not None:
+            results_iter.close()   # stops the perception thread (pipeline) before the reader
+            if getattr(session, "perceive_cpu_s", 0.0) > perceive_cpu0:
+                summary.background_cpu_ms["perceive"] = 1e3 * (session.perceive_cpu_s - perceive_cpu0) / max(summary.frames, 1)
         if reader is not None:
             reader.close()
             summary.background_cpu_ms["decode"] = 1e3 * reader.cpu_s / max(summary.frames, 1)
         for m, c0 in zip(workers, worker_cpu0):
             if m.worker_cpu_s > c0:
                 summary.background_cpu_ms[m.name] = 1e3 * (m.worker_cpu_s - c0) / max(summary.frames, 1)
+                if getattr(m, "mode", None) == "process":
+                    summary.child_cpu_ms[m.name] = summary.background_cpu_ms[m.name]
         if cv2_threads_before is not None:
             import cv2
 
@@ -330,6 +282,8 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
                 summary.outputs["video"] = str(p)
             if hasattr(writer, "encode_cpu_s"):
                 summary.background_cpu_ms["encode"] = 1e3 * writer.encode_cpu_s / max(summary.frames, 1)
+                if getattr(writer, "in_child_process", False):
+                    summary.child_cpu_ms["encode"] = summary.background_cpu_ms["encode"]
         if results is not None:
             summary.outputs["results"] = str(results.close())
         if trajectory_path is not None:

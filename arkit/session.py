@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from arkit.core.frame import Frame
-from arkit.core.managers import ManagerOutput, TrackableManager, merge_changes
+from arkit.core.depth_cadence import DepthCadence  # noqa: F401 - re-exported: arkit.session.DepthCadence
+from arkit.core.managers import TrackableManager, merge_changes
 from arkit.core.results import FrameResult
 from arkit.core.trackables import CameraState, TrackingState
 from arkit.scene.graph import Scene
@@ -28,100 +30,30 @@ from arkit.tracking.base import Tracker, TrackerOutput
 log = logging.getLogger(__name__)
 
 
-class DepthCadence(TrackableManager):
-    """Feed depth to a manager on every ``every``-th frame only, optionally on a worker thread.
-
-    Plane extraction from depth costs more than tracking; ARKit and ARCore also refresh planes
-    at a lower rate than the camera pose. Planes live in world coordinates, so between updates
-    they stay where they are; the frames in between still reach the manager without depth, so
-    it pauses and resumes its planes with the camera state as before. The cadence counts the
-    frames this stage sees (the 1st, ``every + 1``-th, ... frame carry depth).
-
-    With ``background=True`` the manager runs on one worker thread and each frame returns the
-    manager's output for the frame ``every`` frames earlier (nothing for the first ``every``
-    frames): a fixed latency, so results do not depend on timing, while the extraction overlaps
-    with the tracking and rendering of the next frames. Only for stages whose output is in world
-    coordinates (planes); image-space outputs (occluder masks) would be late. An error in the
-    worker is raised by the next :meth:`update` in the session's thread, naming the frame.
-
-    Scene files: ``planes: {enabled: true, every: 3, background: true}``.
-
-    Parameters
-    ----------
-    manager : TrackableManager
-        A stage that updates from ``frame.depth_m`` and treats frames without depth as "no new
-        observation" (as :class:`arkit.planes.stage.PlaneStage`).
-    every : int
-        1 = every frame.
-    background : bool
+@dataclass(frozen=True)
+class Perception:
+    """What :meth:`Session.perceive` found in one frame: the input of :meth:`Session.compose`.
 
     Attributes
     ----------
-    worker_cpu_s : float
-        CPU seconds the worker thread spent in the manager (``background=True``; 0 otherwise).
+    frame : Frame
+    camera : CameraState
+    trackables : tuple of Trackable
+        The tracker's, then each manager's.
+    changes : TrackableChanges
+        Added / updated / removed, merged over the tracker and the managers.
+    occluder_mask : (H, W) array or None
+        Pixels real things cover (people, hands), when a manager segments them.
+    timings_ms : dict
+        ``"track"`` and one entry per manager.
     """
 
-    def __init__(self, manager: TrackableManager, every: int, *, background: bool = False):
-        from collections import deque
-
-        self.manager = manager
-        self.every = max(1, int(every))
-        self.background = bool(background)
-        self.name = manager.name
-        self._count = 0
-        self._pool = None
-        self._pending = deque()
-        self._empty = ManagerOutput()
-        self.worker_cpu_s = 0.0
-
-    def _worker_update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        t0 = time.thread_time()
-        try:
-            return self.manager.update(frame, camera)
-        finally:
-            self.worker_cpu_s += time.thread_time() - t0   # only the one worker thread writes it
-
-    def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        from dataclasses import replace
-
-        due = self._count % self.every == 0
-        self._count += 1
-        if not due and frame.depth_m is not None:
-            frame = replace(frame, depth_m=None)
-        if not self.background:
-            return self.manager.update(frame, camera)
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"arkit-{self.name}")
-        self._pending.append((frame.index, self._pool.submit(self._worker_update, frame, camera)))
-        if len(self._pending) <= self.every:
-            return self._empty
-        index, future = self._pending.popleft()
-        try:
-            return future.result()
-        except Exception as e:
-            from arkit.core.errors import ArkitError
-
-            raise ArkitError(f"the {self.name} stage failed on frame {index} in its worker thread: "
-                             f"{type(e).__name__}: {e}") from e
-
-    def _drain(self) -> None:
-        while self._pending:
-            _, future = self._pending.popleft()
-            future.cancel() or future.exception()
-
-    def reset(self) -> None:
-        self._drain()
-        self._count = 0
-        self.manager.reset()
-
-    def close(self) -> None:
-        self._drain()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        self.manager.close()
+    frame: Frame
+    camera: CameraState
+    trackables: tuple
+    changes: object
+    occluder_mask: Optional[np.ndarray]
+    timings_ms: dict
 
 
 class Session:
@@ -168,6 +100,7 @@ class Session:
         self._renderer_size = None
         self._last_camera = CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no frame yet")
         self._last_result = None
+        self.perceive_cpu_s = 0.0
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -220,18 +153,20 @@ class Session:
             log.info("renderer: %s %dx%d", self._renderer.backend, width, height)
         return self._renderer
 
-    def step(self, frame: Frame) -> FrameResult:
-        """Process one frame and return its frozen result."""
+    def perceive(self, frame: Frame) -> "Perception":
+        """The first half of :meth:`step`: the tracker and the managers on ``frame``.
+
+        Touches only the tracker's and managers' state, never the scene or the renderer, so the
+        perception of the next frames can run on another thread while :meth:`compose` draws this
+        one (``run(frames, pipeline=True)``)."""
         timings = {}
         t0 = time.perf_counter()
         if self.tracker is not None:
             out = self.tracker.track(frame)
         else:
             out = TrackerOutput(CameraState(np.eye(4), TrackingState.NOT_INITIALIZED, "no tracker configured"))
-        t1 = time.perf_counter()
-        timings["track"] = (t1 - t0) * 1e3
+        timings["track"] = (time.perf_counter() - t0) * 1e3
         camera = out.camera
-        self._last_camera = camera
         trackables = list(out.trackables)
         changes = [out.changes]
         occluder = None
@@ -243,6 +178,15 @@ class Session:
             if mo.occluder_mask is not None:
                 occluder = mo.occluder_mask if occluder is None else np.maximum(occluder, mo.occluder_mask)
             timings[manager.name] = (time.perf_counter() - tm) * 1e3
+        return Perception(frame, camera, tuple(trackables), merge_changes(changes), occluder, timings)
+
+    def compose(self, perception: "Perception") -> FrameResult:
+        """The second half of :meth:`step`: place and resolve the scene's content for a
+        :meth:`perceive` output, render and composite it; returns the frame's frozen result."""
+        frame, camera, trackables = perception.frame, perception.camera, perception.trackables
+        occluder = perception.occluder_mask
+        timings = dict(perception.timings_ms)
+        self._last_camera = camera
         t1 = time.perf_counter()
         self.placement.update(self.scene, trackables, frame.intrinsics, camera)  # pending raycast anchors
         from arkit.scene.video_texture import advance_video_textures
@@ -276,10 +220,14 @@ class Session:
                 image.setflags(write=False)
         self._last_result = FrameResult(
             index=frame.index, timestamp_s=frame.timestamp_s, intrinsics=frame.intrinsics, camera=camera,
-            trackables=tuple(trackables), changes=merge_changes(changes), anchors=anchors, image=image,
+            trackables=trackables, changes=perception.changes, anchors=anchors, image=image,
             timings_ms=timings,
         )
         return self._last_result
+
+    def step(self, frame: Frame) -> FrameResult:
+        """Process one frame and return its frozen result (:meth:`perceive` then :meth:`compose`)."""
+        return self.compose(self.perceive(frame))
 
     def raycast(self, u_px: float, v_px: float, *, infinite: bool = False) -> list:
         """Hit-test a pixel of the last frame against the tracked planes, nearest first.
@@ -294,21 +242,45 @@ class Session:
         planes = [t for t in r.of_kind("plane") if t.subsumed_by is None]
         return raycast_pixel(u_px, v_px, r.intrinsics, r.camera.T_world_camera, planes, infinite=infinite)
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+    def run(self, frames: Iterable[Frame], *, pipeline: int = 0) -> Iterator[FrameResult]:
         """Process a source (or any iterable of frames) lazily, one result per frame.
 
-        Each result carries a ``"decode"`` timing: the time spent waiting for the frame."""
-        it = iter(frames)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                frame = next(it)
-            except StopIteration:
-                return
-            decode_ms = (time.perf_counter() - t0) * 1e3
-            result = self.step(frame)
-            result.timings_ms["decode"] = decode_ms
-            yield result
+        Parameters
+        ----------
+        frames : iterable of Frame
+        pipeline : int
+            0: :meth:`step` each frame in the calling thread. N > 0: :meth:`perceive` runs on a
+            worker thread up to N frames ahead of :meth:`compose` (tracking of the next frames
+            overlaps with the rendering of this one); the results are the same, in the same
+            order. Do not change the tracker or managers while such a run is going (the scene
+            can be changed between results, as always).
+
+        Each result carries a ``"decode"`` timing: the time the loop waited for its input (the
+        frame, or with ``pipeline`` its perception). With ``pipeline``, :attr:`perceive_cpu_s`
+        adds up the worker thread's CPU seconds when the run ends."""
+        ahead = None
+        if pipeline > 0:
+            from arkit.io.prefetch import Prefetcher
+
+            ahead = Prefetcher((self.perceive(f) for f in frames), pipeline, name="arkit-perceive")
+            it, step = iter(ahead), self.compose
+        else:
+            it, step = iter(frames), self.step
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                wait_ms = (time.perf_counter() - t0) * 1e3
+                result = step(item)
+                result.timings_ms["decode"] = wait_ms
+                yield result
+        finally:
+            if ahead is not None:
+                ahead.close()
+                self.perceive_cpu_s += ahead.cpu_s
 
     def close(self) -> None:
         for manager in self.managers:

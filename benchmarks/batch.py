@@ -34,15 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "samples" / "marker_cube" / "scene.yaml"
 
 
-def planes_scene(work: Path, every: int, background: bool) -> Path:
-    """The marker_cube sample with depth planes on every ``every``-th frame, maybe on a worker
-    thread (``planes: {every: N, background: true}``)."""
+def planes_scene(work: Path, every: int, background) -> Path:
+    """The marker_cube sample with depth planes on every ``every``-th frame, maybe beside the loop
+    (``planes: {every: N, background: process | thread}``)."""
     import yaml
 
     data = yaml.safe_load(SCENE.read_text())
     data["name"] = f"marker_cube_planes_every{every}"
     data["planes"] = {"enabled": True, "every": every, "background": background}
-    path = work / f"scene_planes_every{every}_{int(background)}.yaml"
+    path = work / f"scene_planes_every{every}_{background}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -91,14 +91,16 @@ def native_thread_cpu(before: dict, after: dict, exclude: set) -> dict:
     return groups
 
 
-def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, threaded: bool, warmup: int = 5) -> dict:
+def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, threaded: bool, warmup: int = 5,
+              encode_in: str = "process") -> dict:
     """One ``arkit run`` loop (:func:`arkit.runner.process`) over ``uri`` with ``scene``.
 
-    A throw-away session first runs ``warmup`` frames (numba compilation of the plane kernels and
-    the GL context happen once per process, not per frame). Returns FPS, CPU ms per frame of the
-    whole process (all threads) and per thread: the main loop thread, the prefetch ("dec"),
-    encoding ("enc", x264 included: it runs single-threaded in that thread) and planes worker
-    threads (each measured with ``time.thread_time`` inside the thread), and the native threads
+    The session first runs ``warmup`` frames of the input (numba compilation or loading of the
+    plane kernels, the GL context and the planes child process start once per run, not per
+    frame). Returns FPS, CPU ms per frame of this process (all threads) and of the child
+    processes (planes, encoding: their CPU over the loop), and per thread: the main loop thread,
+    the prefetch ("dec"), encoding ("enc": the encoding thread with x264 inside, or the encoding
+    child process) and planes worker (thread or child process), and the native threads
     (llvmpipe's rasterisers, ...) from ``/proc`` snapshots taken after the first frame and at the
     end of the loop (so those are per frame over frames 2..n).
     """
@@ -108,30 +110,33 @@ def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, th
     from arkit.runner import process
     from arkit.session import Session
 
-    with open_source(uri) as src, Session.from_scene(scene) as s:
-        for i, f in zip(range(warmup), src):
-            s.step(f)
     snap = {}
 
     def first(result):
         if "t" not in snap:
             snap["t"] = task_cpu_s()
 
-    with open_source(uri) as src, Session.from_scene(scene) as s:
-        fps_src = src.fps or 30.0
-        c0, m0 = time.process_time(), time.thread_time()
-        run = process(s, src, video_path=out if encode else None, results_path=out.with_suffix(".jsonl"),
-                      prefetch=4 if threaded else 0, background_encode=threaded, on_result=first,
-                      video_options={"preset": preset} if threaded else {"preset": preset, "options": {}})
-        cpu, main_cpu = time.process_time() - c0, time.thread_time() - m0
-        end = task_cpu_s()
-        python_tids = {t.native_id for t in threading.enumerate()}
-        native = native_thread_cpu(snap.get("t", {}), end, python_tids)
+    with Session.from_scene(scene) as s:
+        with open_source(uri) as src:
+            for i, f in zip(range(warmup), src):
+                s.step(f)
+        with open_source(uri) as src:
+            fps_src = src.fps or 30.0
+            c0, m0 = time.process_time(), time.thread_time()
+            run = process(s, src, video_path=out if encode else None, results_path=out.with_suffix(".jsonl"),
+                          prefetch=4 if threaded else 0, background_encode=encode_in if threaded else False,
+                          on_result=first,
+                          video_options={"preset": preset} if threaded else {"preset": preset, "options": {}})
+            cpu, main_cpu = time.process_time() - c0, time.thread_time() - m0
+            end = task_cpu_s()
+            python_tids = {t.native_id for t in threading.enumerate()}
+            native = native_thread_cpu(snap.get("t", {}), end, python_tids)
     n = max(run.frames, 1)
-    cpu_ms, main_ms = 1e3 * cpu / n, 1e3 * main_cpu / n
+    children = {k: v for k, v in run.child_cpu_ms.items()}
+    cpu_ms, main_ms = 1e3 * cpu / n + sum(children.values()), 1e3 * main_cpu / n
     native_ms = {k: 1e3 * v / max(n - 1, 1) for k, v in native.items() if v > 0}
     return {"frames": run.frames, "fps": run.fps, "x_realtime": run.fps / fps_src, "tracked": run.tracking_coverage,
-            "cpu_ms": cpu_ms, "main_cpu_ms": main_ms,
+            "cpu_ms": cpu_ms, "main_cpu_ms": main_ms, "children_cpu_ms": children,
             # what 2 idle cores allow: the main loop thread is serial, the rest can overlap with it
             "bound_2core_fps": min(1e3 / main_ms, 2e3 / cpu_ms),
             "stage_ms": {k: round(v, 1) for k, v in run.stage_ms.items()},
@@ -178,19 +183,22 @@ def throughput(work: Path, frames: int, everies: list, background: bool, preset:
     rows = []
     rec = str(work / "rec640")
     rec_png = str(png16_copy(work / "rec640", work / "rec640_png16"))
-    # (input, uri, planes every, planes on a worker thread, H.264, prefetch + encoding thread)
-    cases = [("TUM folder (PNG)", uri, 1, False, "veryfast", False)]     # the loop before the threaded one
+    # (input, uri, planes every, planes background (False / "process" / "thread"), H.264 preset,
+    #  prefetch + background encoding, encoding in "process" or "thread")
+    cases = [("TUM folder (PNG)", uri, 1, False, "veryfast", False, None)]     # the loop before the threaded one
     for ev in everies:
-        cases += [("TUM folder (PNG)", uri, ev, background, preset, True),
-                  ("TUM folder (PNG)", uri, ev, background, None, True),
-                  ("rec H.264+zstd16", rec, ev, background, preset, True),
-                  ("rec H.264+zstd16", rec, ev, background, None, True),
-                  ("rec H.264+png16", rec_png, ev, background, preset, True)]
-    for i, (label, u, ev, bg, enc, threaded) in enumerate(cases):
+        cases += [("TUM folder (PNG)", uri, ev, background, preset, True, "process"),
+                  ("TUM folder (PNG)", uri, ev, background, None, True, "process"),
+                  ("rec H.264+zstd16", rec, ev, background, preset, True, "process"),
+                  ("rec H.264+zstd16", rec, ev, background, None, True, "process"),
+                  ("rec H.264+png16", rec_png, ev, background, preset, True, "process")]
+        if background == "process":   # the same with the workers as threads (arkit before child processes)
+            cases += [("rec H.264+zstd16", rec, ev, "thread", preset, True, "thread")]
+    for i, (label, u, ev, bg, enc, threaded, enc_in) in enumerate(cases):
         r = timed_run(planes_scene(work, ev, bg), u, work / f"run{i}.mp4", encode=enc is not None,
-                      preset=enc or preset, threaded=threaded)
-        r.update(input=label, every=ev, planes_bg=bg, encode=enc or "none",
-                 mode="prefetch + encode thread" if threaded else "sequential", load=os.getloadavg()[0])
+                      preset=enc or preset, threaded=threaded, encode_in=enc_in or "process")
+        r.update(input=label, every=ev, planes_bg=bg, encode=enc or "none", encode_in=enc_in if enc else None,
+                 mode="prefetch + background" if threaded else "sequential", load=os.getloadavg()[0])
         rows.append(r)
     return {"frames": frames, "rows": rows}
 
@@ -258,7 +266,8 @@ def ray_equality(work: Path, inputs: list) -> dict:
 
 # -- memory: one subprocess per stream length ------------------------------------------------------
 def stream_child(frames: int, out_dir: str) -> None:
-    """Record then replay a ``frames``-long stream cycling 30 in-memory frames; print RSS figures."""
+    """Record then replay a ``frames``-long stream cycling 30 in-memory frames; print RSS figures
+    (the streaming peak adds the RSS of the child processes, e.g. the video encoder)."""
     import psutil
 
     from arkit.core.frame import Frame
@@ -281,6 +290,11 @@ def stream_child(frames: int, out_dir: str) -> None:
     def sample(stage):
         def cb(r):
             rss = proc.memory_info().rss
+            for child in proc.children(recursive=True):   # the encoding process (and any other)
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    pass
             peak[0] = max(peak[0], rss)
             if r.index == 30:
                 warm[stage] = rss
@@ -330,19 +344,21 @@ def print_throughput(t: dict) -> None:
     print(f"\n[1] 640x480 30 FPS marker_room with depth, {t['frames']} frames: marker tracking ({_tracking_kind()}) "
           f"+ depth planes + GL rendering (+ H.264), after 5 warm-up frames; 'bound' = what 2 idle cores allow: "
           f"min(1000 / main-thread CPU ms, 2000 / process CPU ms)")
-    print("    CPU ms per frame: 'CPU' all threads (process_time); per thread: 'main' the loop (tracking, "
-          "scene, GL calls, composite), 'dec' prefetch (decoding), 'enc' encoding thread (x264 inside), 'planes' "
-          "plane worker, 'GL' llvmpipe rasteriser threads, 'rest' = CPU - the others (other native threads, "
-          "frame 1, thread start-up)")
-    print(f"    {'input':<18} {'planes':<16} {'H.264':<10} {'mode':<12} {'FPS':>6} {'x real':>7} {'CPU':>6} "
+    print("    CPU ms per frame: 'CPU' all threads of the process (process_time) + the child processes; "
+          "'main' the loop thread (tracking, scene, GL calls, composite), 'dec' prefetch thread (decoding), "
+          "'enc' encoding child process or thread (x264 inside; the child's start-up included), 'planes' plane "
+          "worker child process or thread, 'GL' llvmpipe rasteriser threads, 'rest' = CPU - the others (other "
+          "native threads, frame 1, thread start-up, the encoder's sender thread)")
+    print(f"    {'input':<18} {'planes':<16} {'H.264':<18} {'mode':<12} {'FPS':>6} {'x real':>7} {'CPU':>6} "
           f"{'main':>6} {'dec':>5} {'enc':>5} {'planes':>6} {'GL':>5} {'rest':>5} {'bound':>6} {'load':>5}  "
           f"main-loop stage ms (wall)")
     for r in t["rows"]:
-        planes = ("every" if r["every"] == 1 else f"every {r['every']}") + (", thread" if r["planes_bg"] else "")
+        planes = ("every" if r["every"] == 1 else f"every {r['every']}") + (f", {r['planes_bg']}" if r["planes_bg"] else "")
+        enc_label = r["encode"] + (f" ({r['encode_in']})" if r.get("encode_in") else "")
         bg, nat = r["background_cpu_ms"], r["native_cpu_ms"]
         gl = sum(v for k, v in nat.items() if k.startswith("llvmpipe"))
         known = r["main_cpu_ms"] + bg.get("decode", 0.0) + bg.get("encode", 0.0) + bg.get("planes", 0.0) + gl
-        print(f"    {r['input']:<18} {planes:<16} {r['encode']:<10} {r['mode'].split(' ')[0]:<12} {r['fps']:6.1f} "
+        print(f"    {r['input']:<18} {planes:<16} {enc_label:<18} {r['mode'].split(' ')[0]:<12} {r['fps']:6.1f} "
               f"{r['x_realtime']:6.2f}x {r['cpu_ms']:6.1f} {r['main_cpu_ms']:6.1f} {bg.get('decode', 0.0):5.1f} "
               f"{bg.get('encode', 0.0):5.1f} {bg.get('planes', 0.0):6.1f} {gl:5.1f} {r['cpu_ms'] - known:5.1f} "
               f"{r['bound_2core_fps']:6.1f} {r['load']:5.1f}  {r['stage_ms']}")
@@ -354,8 +370,10 @@ def print_throughput(t: dict) -> None:
     for r in t["rows"]:
         if r["mode"] == "sequential":
             continue
-        planes = f"planes every {r['every']}" + (" on a thread" if r["planes_bg"] else "")
-        enc = f"H.264 {r['encode']}" if r["encode"] != "none" else "no video output"
+        planes = f"planes every {r['every']}" + (f" in a {'child process' if r['planes_bg'] == 'process' else 'thread'}"
+                                                  if r["planes_bg"] else "")
+        enc = (f"H.264 {r['encode']} encoded in a {'child process' if r['encode_in'] == 'process' else 'thread'}"
+               if r["encode"] != "none" else "no video output")
         print(f"    => input {r['input']}, tracking {_tracking_kind()}, {planes}, GL rendering, {enc}: "
               f"{r['fps']:.1f} FPS = {r['x_realtime']:.2f}x real time (load {r['load']:.1f}); "
               f"CPU {r['cpu_ms']:.1f} ms/frame (main thread {r['main_cpu_ms']:.1f}) -> 2-core CPU bound "
@@ -369,6 +387,8 @@ def main() -> None:
     ap.add_argument("--planes-every", type=int, nargs="+", default=[3, 1],
                     help="depth planes on every n-th frame (scene: planes.every); one set of rows per value")
     ap.add_argument("--planes-inline", action="store_true", help="planes in the loop thread (scene: planes.background false)")
+    ap.add_argument("--planes-background", default="process", choices=["process", "thread"],
+                    help="where background planes run (scene: planes.background)")
     ap.add_argument("--preset", default="superfast", help="x264 preset of the threaded rows")
     ap.add_argument("--only-throughput", action="store_true", help="only figure [1]")
     ap.add_argument("--stream-child", nargs=2, help=argparse.SUPPRESS)
@@ -384,7 +404,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="arkit_bench_batch_"))
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-        t = throughput(work, frames, args.planes_every, not args.planes_inline, args.preset)
+        t = throughput(work, frames, args.planes_every, False if args.planes_inline else args.planes_background,
+                       args.preset)
         print_throughput(t)
         rp = replay_throughput(work)
         print(f"    replay of the recording (recorded tracking and planes + rendering + H.264 superfast): "

@@ -105,7 +105,8 @@ def test_encoder_thread_error_leaves_no_video(tmp_path, monkeypatch):
 
     monkeypatch.setattr(VideoWriter, "_encode", failing)
     with pytest.raises(InputFileError, match="disk full") as e:
-        process(Session(), frames(12), video_path=tmp_path / "v.mp4", results_path=tmp_path / "r.jsonl")
+        process(Session(), frames(12), video_path=tmp_path / "v.mp4", results_path=tmp_path / "r.jsonl",
+                background_encode="thread")
     assert "background encoding thread" in str(e.value)
     assert not (tmp_path / "v.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
@@ -160,7 +161,7 @@ def test_summary_reports_the_background_planes_worker_cpu():
     from arkit.session import DepthCadence
 
     stage = _BusyDepthStage()
-    cadence = DepthCadence(stage, 2, background=True)
+    cadence = DepthCadence(stage, 2, background="thread")
     depth_frames = (Frame(i, i / 30, np.zeros((48, 64, 3), np.uint8), K, depth_m=np.ones((48, 64), np.float32))
                     for i in range(10))
     with Session(managers=[cadence], render=False) as s:

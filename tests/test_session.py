@@ -134,12 +134,12 @@ def test_background_cadence_is_the_synchronous_one_a_fixed_number_of_frames_late
     sync, bg = _CountingStage(), _CountingStage()
     frames = _depth_frames(10)
     with Session(managers=[DepthCadence(sync, 2)], render=False) as a, \
-            Session(managers=[DepthCadence(bg, 2, background=True)], render=False) as b:
+            Session(managers=[DepthCadence(bg, 2, background="thread")], render=False) as b:
         ra = [a.step(f).changes.added for f in frames]
         rb = [b.step(f).changes.added for f in frames]
     assert rb == [()] * 2 + ra[:-2]
     assert bg.seen == sync.seen
-    with Session(managers=[DepthCadence(_CountingStage(fail_at=3), 2, background=True)], render=False) as c:
+    with Session(managers=[DepthCadence(_CountingStage(fail_at=3), 2, background="thread")], render=False) as c:
         with pytest.raises(ArkitError, match="planes stage failed on frame 3 in its worker thread: ValueError: bad depth"):
             for f in frames:
                 c.step(f)
@@ -156,7 +156,11 @@ def test_scene_planes_every(tmp_path):
 
     with Session.from_scene(scene("{enabled: true, every: 4, background: true}")) as s:
         (m,) = s.managers
-        assert isinstance(m, DepthCadence) and m.every == 4 and m.background and m.name == "planes"
+        assert isinstance(m, DepthCadence) and m.every == 4 and m.mode == "process" and m.name == "planes"
+    with Session.from_scene(scene("{enabled: true, every: 2, background: thread}")) as s:
+        assert s.managers[0].mode == "thread"
+    with pytest.raises(SceneFileError, match="planes.background"):
+        Session.from_scene(scene("{enabled: true, background: fork}"))
     with Session.from_scene(scene("{enabled: true}")) as s:
         assert not isinstance(s.managers[0], DepthCadence)
     with pytest.raises(SceneFileError, match="planes.every"):

@@ -138,6 +138,14 @@ class VideoWriter:
     def _prepare(self, image_rgb: np.ndarray) -> np.ndarray:
         """Check one frame, open the file on the first one, and return the (H', W', 3) uint8
         array to encode (padded to an even size when needed)."""
+        img = self._fit(image_rgb)
+        if self._container is None:
+            self._open(*self.size)
+        return img
+
+    def _fit(self, image_rgb: np.ndarray) -> np.ndarray:
+        """:meth:`_prepare` without opening the file: check one frame (the first fixes the
+        video's size) and return the array to encode."""
         if self._closed:
             raise FrameError(f"video writer for {self.path} is already closed")
         img = np.asarray(image_rgb)
@@ -160,7 +168,6 @@ class VideoWriter:
                             self.pix_fmt)
             self._input_size = (w, h)
             self.size = (ew, eh)
-            self._open(ew, eh)
         elif (w, h) != self._input_size:
             raise FrameError(
                 f"video frame {self.frames_written} for {self.path} is {w}x{h} but the video is "

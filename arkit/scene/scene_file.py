@@ -75,7 +75,7 @@ NUMBER = (int, float)
 
 TOP_KEYS = {"name": str, "description": str, "source": str, "intrinsics": str, "tracking": dict,
             "render": dict, "planes": dict, "recognition": dict, "content": list}
-PLANES_KEYS = {"enabled": bool, "every": int, "background": bool}
+PLANES_KEYS = {"enabled": bool, "every": int, "background": (bool, str)}
 RECOGNITION_KEYS = {"image_targets": str, "faces": (bool, dict), "people_occlusion": bool, "hands": bool,
                     "body_pose": bool, "objects": (bool, dict)}
 FACES_KEYS = {"landmarks": bool, "blendshapes": bool, "max_faces": int}
@@ -217,6 +217,8 @@ def load_scene(path) -> SceneFile:
     if render.get("backend", "auto") not in ("auto", "gl", "software"):
         raise ctx.error("render.backend", f"unknown backend '{render['backend']}' (use auto, gl or software)")
     planes = dict(ctx.check(dict(data.get("planes", {})), "planes", PLANES_KEYS, "planes"))
+    if isinstance(planes.get("background"), str) and planes["background"] not in ("process", "thread"):
+        raise ctx.error("planes.background", f"must be true, false, process or thread, got {planes['background']!r}")
     recognition = dict(ctx.check(dict(data.get("recognition", {})), "recognition", RECOGNITION_KEYS, "recognition"))
     if "image_targets" in recognition:
         recognition["image_targets"] = str(_data_file(ctx, recognition["image_targets"], "recognition.image_targets"))

@@ -126,3 +126,48 @@ def test_background_writer_bad_frame_raises_in_the_caller(tmp_path, pattern):
         bw.write(pattern(1, w=64, h=48))
     assert bw.close() is None
     assert os.listdir(tmp_path) == []
+
+
+def test_process_writer_matches_the_plain_writer(tmp_path, pattern):
+    from arkit.io.video_writer_process import ProcessVideoWriter
+
+    opts = dict(crf=18, preset="ultrafast", options={"threads": "1"})
+    with VideoWriter(tmp_path / "a.mp4", fps=10, **opts) as w:
+        for i in range(9):
+            w.write(pattern(i))
+    buf = pattern(0).copy()
+    with ProcessVideoWriter(tmp_path / "b.mp4", fps=10, queue_size=2, **opts) as pw:
+        for i in range(9):
+            buf[:] = pattern(i)          # a reused, writable buffer: the writer must copy it
+            pw.write(buf)
+        assert not (tmp_path / "b.mp4").exists()
+    assert pw.frames_written == 9 and pw.encode_cpu_s > 0
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    with ProcessVideoWriter(tmp_path / "none.mp4", fps=10) as empty:
+        pass
+    assert empty.close() is None and not (tmp_path / "none.mp4").exists()
+
+
+def test_process_writer_bad_frame_and_dead_encoder_leave_no_file(tmp_path, pattern):
+    from arkit.io.video_writer_process import ProcessVideoWriter
+
+    pw = ProcessVideoWriter(tmp_path / "c.mp4", fps=10)
+    pw.write(pattern(0))
+    with pytest.raises(FrameError, match="same size"):
+        pw.write(pattern(1, w=64, h=48))
+    assert pw.close() is None
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(InputFileError, match="does not exist"):
+        ProcessVideoWriter(tmp_path / "no" / "x.mp4", fps=10)
+
+    pw = ProcessVideoWriter(tmp_path / "d.mp4", fps=10, queue_size=1, in_flight=1)
+    for i in range(3):
+        pw.write(pattern(i))
+    while pw._worker is None or pw._tmp is None:   # the encoder has started the file
+        pw.write(pattern(0))
+    pw._worker._proc.kill()                        # the encoder dies mid-video
+    with pytest.raises(InputFileError, match=r"d\.mp4 failed in the encoding process .*exited unexpectedly"):
+        for i in range(50):
+            pw.write(pattern(i))
+        pw.close()
+    assert os.listdir(tmp_path) == [], "no video and no temporary file left behind"

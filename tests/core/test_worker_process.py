@@ -1,0 +1,65 @@
+"""The child-process worker: ordered replies, exact arrays, errors and deaths reported by name."""
+
+import numpy as np
+import pytest
+
+from arkit.core.worker_process import WorkerProcess, WorkerProcessError
+
+
+def test_replies_come_back_in_order_with_exact_arrays():
+    rng = np.random.default_rng(0)
+    big = rng.random((480, 640)).astype(np.float32)   # out-of-band buffer
+    small = rng.random((3, 4))                          # in-band
+    w = WorkerProcess("arkit.core.worker_process:echo_factory", name="echo")
+    try:
+        for i in range(5):
+            w.submit((i, big + i, small))
+        assert w.pending == 5
+        for i in range(5):
+            j, a, b = w.result()
+            assert j == i and a.dtype == np.float32 and np.array_equal(a, big + i) and np.array_equal(b, small)
+        assert w.pending == 0
+        with pytest.raises(WorkerProcessError, match="no request is waiting"):
+            w.result()
+    finally:
+        w.close()
+    assert w.cpu_s > 0
+
+
+def raising_factory():
+    def handle(request):
+        if request == "bad":
+            raise ValueError("bad request")
+        return request * 2
+    return handle
+
+
+def test_handler_errors_are_raised_and_the_worker_goes_on(monkeypatch):
+    w = WorkerProcess(f"{__name__}:raising_factory", name="doubler")
+    try:
+        w.submit(2)
+        w.submit("bad")
+        w.submit(5)
+        assert w.result() == 4
+        with pytest.raises(WorkerProcessError, match="the doubler process failed: ValueError: bad request"):
+            w.result()
+        assert w.result() == 10
+    finally:
+        w.close()
+
+
+def test_a_killed_child_and_a_bad_target_are_named():
+    w = WorkerProcess("arkit.core.worker_process:echo_factory", name="echo", send_thread=True)
+    w.submit(1)
+    assert w.result() == 1
+    w._proc.kill()
+    w._proc.wait()
+    with pytest.raises(WorkerProcessError, match="echo process exited unexpectedly"):
+        w.submit(2)
+        w.result()
+    w.kill()
+    bad = WorkerProcess("arkit.core.worker_process:no_such_factory", name="broken")
+    with pytest.raises(WorkerProcessError, match="broken process failed: starting .*no_such_factory"):
+        bad.submit(1)
+        bad.result()
+    bad.kill()
