@@ -2,12 +2,14 @@
 
 1. Throughput of a 640x480 30 FPS synthetic sequence with depth: marker tracking + depth planes
    + GL rendering, with and without H.264 output (``arkit run``'s loop): the old sequential loop
-   (planes on every frame) and the threaded one (frames decoded ahead on a thread, H.264 encoded
-   on a thread, planes on every n-th frame on a worker thread) for each ``--planes-every`` value
-   (default 3 and 1), from the TUM-layout PNG folder, from an arkit recording (H.264 + zstd16
-   depth) and from the same recording with 16-bit PNG depth (the version 1 storage); CPU per frame
-   per thread (main loop, prefetch, encoding, planes worker, llvmpipe); one headline line per row;
-   and the replay of the recording. Multiples of real time.
+   (planes on every frame) and the background one (frames decoded ahead on a thread, H.264
+   encoded in a child process, planes on every n-th frame in a child process; and the same with
+   both workers as threads) for each ``--planes-every`` value (default 3 and 1), from the
+   TUM-layout PNG folder, from an arkit recording (H.264 + zstd16 depth) and from the same
+   recording with 16-bit PNG depth (the version 1 storage), with the x264 presets ``--preset``
+   and ``--also-presets``; each background case ``--repeat`` times, interleaved, median reported;
+   CPU per frame per thread or child process (main loop, prefetch, encoding, planes worker,
+   llvmpipe); one headline line per row; and the replay of the recording. Multiples of real time.
 2. A batch of 8 recordings with 1 and 2 local workers: wall time and scaling ratio.
 3. Peak memory (RSS) of record + replay of a short and a long stream; the long stream cycles a
    few in-memory frames instead of reading minutes of video from disk.
@@ -166,13 +168,19 @@ def png16_copy(rec: Path, out: Path) -> Path:
     return out
 
 
-def throughput(work: Path, frames: int, everies: list, background: bool, preset: str) -> dict:
+def throughput(work: Path, frames: int, everies: list, background, preset: str, repeat: int = 1,
+               extra_presets: tuple = ()) -> dict:
     """Marker tracking + depth planes + GL rendering (+ H.264) over a 640x480 30 FPS recording.
 
     Three inputs of the same synthetic sequence (with depth): the TUM-layout folder (PNG colour and
     16-bit PNG depth), an arkit recording of it (H.264 video and zstd16 depth) and the same
     recording with 16-bit PNG depth (as recorded before zstd16); the recording's poses are not
-    used: the markers are tracked again."""
+    used: the markers are tracked again.
+
+    The threaded cases run ``repeat`` times, interleaved (round 1 of every case, then round 2...),
+    so a slow spell of a shared machine hits every case alike; each row is the run with the median
+    FPS, with the lowest and highest FPS beside it. ``extra_presets`` adds H.264 rows (recording
+    input) with other x264 presets."""
     from arkit.io.sources import open_source
     from arkit.recording import record
     from arkit.session import Session
@@ -192,15 +200,25 @@ def throughput(work: Path, frames: int, everies: list, background: bool, preset:
                   ("rec H.264+zstd16", rec, ev, background, preset, True, "process"),
                   ("rec H.264+zstd16", rec, ev, background, None, True, "process"),
                   ("rec H.264+png16", rec_png, ev, background, preset, True, "process")]
+        cases += [("rec H.264+zstd16", rec, ev, background, p, True, "process") for p in extra_presets]
         if background == "process":   # the same with the workers as threads (arkit before child processes)
             cases += [("rec H.264+zstd16", rec, ev, "thread", preset, True, "thread")]
-    for i, (label, u, ev, bg, enc, threaded, enc_in) in enumerate(cases):
-        r = timed_run(planes_scene(work, ev, bg), u, work / f"run{i}.mp4", encode=enc is not None,
-                      preset=enc or preset, threaded=threaded, encode_in=enc_in or "process")
-        r.update(input=label, every=ev, planes_bg=bg, encode=enc or "none", encode_in=enc_in if enc else None,
-                 mode="prefetch + background" if threaded else "sequential", load=os.getloadavg()[0])
-        rows.append(r)
-    return {"frames": frames, "rows": rows}
+    runs = {}
+    for round_ in range(max(1, repeat)):
+        for i, (label, u, ev, bg, enc, threaded, enc_in) in enumerate(cases):
+            if not threaded and round_:
+                continue   # the sequential reference runs once
+            r = timed_run(planes_scene(work, ev, bg), u, work / f"run{i}.mp4", encode=enc is not None,
+                          preset=enc or preset, threaded=threaded, encode_in=enc_in or "process")
+            r.update(input=label, every=ev, planes_bg=bg, encode=enc or "none", encode_in=enc_in if enc else None,
+                     mode="prefetch + background" if threaded else "sequential", load=os.getloadavg()[0])
+            runs.setdefault(i, []).append(r)
+    for i in sorted(runs):
+        rs = sorted(runs[i], key=lambda r: r["fps"])
+        row = dict(rs[len(rs) // 2])
+        row.update(runs=len(rs), fps_min=rs[0]["fps"], fps_max=rs[-1]["fps"])
+        rows.append(row)
+    return {"frames": frames, "rows": rows, "repeat": repeat}
 
 
 def replay_throughput(work: Path) -> dict:
@@ -374,8 +392,10 @@ def print_throughput(t: dict) -> None:
                                                   if r["planes_bg"] else "")
         enc = (f"H.264 {r['encode']} encoded in a {'child process' if r['encode_in'] == 'process' else 'thread'}"
                if r["encode"] != "none" else "no video output")
+        spread = (f" (median of {r['runs']} runs, {r['fps_min']:.1f}-{r['fps_max']:.1f} FPS = "
+                  f"{r['fps_min'] / 30:.2f}-{r['fps_max'] / 30:.2f}x)" if r.get("runs", 1) > 1 else "")
         print(f"    => input {r['input']}, tracking {_tracking_kind()}, {planes}, GL rendering, {enc}: "
-              f"{r['fps']:.1f} FPS = {r['x_realtime']:.2f}x real time (load {r['load']:.1f}); "
+              f"{r['fps']:.1f} FPS = {r['x_realtime']:.2f}x real time{spread} (load {r['load']:.1f}); "
               f"CPU {r['cpu_ms']:.1f} ms/frame (main thread {r['main_cpu_ms']:.1f}) -> 2-core CPU bound "
               f"{r['bound_2core_fps']:.1f} FPS = {r['bound_2core_fps'] / 30:.2f}x")
     print(f"    load average now {os.getloadavg()[0]:.1f}")
@@ -391,6 +411,9 @@ def main() -> None:
                     help="where background planes run (scene: planes.background)")
     ap.add_argument("--preset", default="superfast", help="x264 preset of the threaded rows")
     ap.add_argument("--only-throughput", action="store_true", help="only figure [1]")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each threaded case of [1] (median reported)")
+    ap.add_argument("--also-presets", nargs="*", default=["ultrafast"],
+                    help="extra x264 presets for the recording rows of [1]")
     ap.add_argument("--stream-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stream_child:
@@ -405,7 +428,7 @@ def main() -> None:
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
         t = throughput(work, frames, args.planes_every, False if args.planes_inline else args.planes_background,
-                       args.preset)
+                       args.preset, repeat=1 if args.quick else args.repeat, extra_presets=tuple(args.also_presets))
         print_throughput(t)
         rp = replay_throughput(work)
         print(f"    replay of the recording (recorded tracking and planes + rendering + H.264 superfast): "

@@ -186,3 +186,29 @@ def test_threaded_run_gives_the_sequential_results(marker_room_small, tmp_path):
         out.append((tmp_path / "r.jsonl").read_bytes())
     assert out[0] == out[1]
     assert b'"plane:' in out[0]
+
+
+def test_pipelined_run_gives_the_step_by_step_results(marker_room_small, tmp_path):
+    """perceive() on a worker thread ahead of compose(): same results, same order; errors surface."""
+    from pathlib import Path
+
+    from arkit.core.errors import ArkitError
+    from arkit.runner import process
+
+    scene = Path(__file__).resolve().parents[1] / "samples" / "marker_cube" / "scene.yaml"
+    out = []
+    for pipeline in (0, 2):
+        with open_source(str(marker_room_small)) as src, Session.from_scene(scene) as s:
+            summary = process(s, src, results_path=tmp_path / f"r{pipeline}.jsonl", pipeline=pipeline)
+            images = [r.image for r in s.run(open_source(str(marker_room_small)), pipeline=pipeline)]
+        out.append(((tmp_path / f"r{pipeline}.jsonl").read_bytes(), images))
+        assert ("perceive" in summary.background_cpu_ms) == bool(pipeline)
+    assert out[0][0] == out[1][0] and b'"marker:3"' in out[0][0]
+    assert len(out[0][1]) == 24 and all(np.array_equal(a, b) for a, b in zip(*(o[1] for o in out)))
+
+    with Session(managers=[_CountingStage(fail_at=5)], render=False) as s:
+        got = []
+        with pytest.raises(ValueError, match="bad depth"):
+            for r in s.run(_depth_frames(10), pipeline=2):
+                got.append(r.index)
+        assert got == [0, 1, 2, 3, 4]

@@ -106,10 +106,10 @@ class DepthCadence(TrackableManager):
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"arkit-{self.name}")
             return self._pool.submit(self._worker_update, frame, camera).result
         if self._worker is None:
-            from arkit.core.worker_process import WorkerProcess
+            from arkit.core.worker_process import WORKER_NICE, WorkerProcess
 
             self._worker = WorkerProcess("arkit.core.depth_cadence:host_manager", (self._manager_bytes,),
-                                         name=f"{self.name} stage", send_thread=True)
+                                         name=f"{self.name} stage", send_thread=True, nice=WORKER_NICE)
         self._worker.submit(("update", (frame.index, frame.timestamp_s, frame.intrinsics, frame.depth_m,
                                         frame.T_world_camera_recorded, camera)))
         return self._process_result

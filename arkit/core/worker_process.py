@@ -39,6 +39,12 @@ _SIZE = struct.Struct("<Q")
 _OUT_OF_BAND_BYTES = 1 << 16
 
 
+#: Nice value of arkit's background workers (planes, video encoding). Measured on 2 cores with
+#: planes every 3rd frame and H.264 in child processes: 50-53 FPS at nice 0, 54-57 FPS at nice 5
+#: (``benchmarks/batch.py``); the workers keep up either way (queues, fixed latency).
+WORKER_NICE = 5
+
+
 class WorkerProcessError(ArkitError):
     """The child process failed: its handler raised, or the process died."""
 
@@ -130,6 +136,10 @@ class WorkerProcess:
         Write requests to the pipe from a thread of this process, so :meth:`submit` returns
         at once even when the child has not read the previous request yet (a pipe holds 64 KiB
         to 1 MiB; a 640x480 depth map is 1.2 MB). Requests are still pickled by the caller.
+    nice : int
+        Added to the child's nice value (lower scheduling priority; POSIX). Workers that have
+        slack (a queue, a fixed latency) use :data:`WORKER_NICE`, so that on a busy machine the
+        loop thread, which every frame waits for, gets the CPU first.
 
     Attributes
     ----------
@@ -137,7 +147,8 @@ class WorkerProcess:
         The child's CPU seconds (user + system), set by :meth:`close`.
     """
 
-    def __init__(self, target: str, init_args: tuple = (), *, name: str = "worker", send_thread: bool = False):
+    def __init__(self, target: str, init_args: tuple = (), *, name: str = "worker", send_thread: bool = False,
+                 nice: int = 0):
         self.name = name
         self.target = target
         self.cpu_s = 0.0
@@ -151,7 +162,7 @@ class WorkerProcess:
         paths = [str(Path(__file__).resolve().parents[2])] + [p for p in sys.path if p and os.path.isdir(p)]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target],
+            self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target, str(int(nice))],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
         except OSError as e:
             raise WorkerProcessError(f"cannot start the {name} process: {e}") from None
@@ -289,7 +300,12 @@ def echo_factory(*_):
     return lambda request: request
 
 
-def _child_main(target: str) -> int:
+def _child_main(target: str, nice: int = 0) -> int:
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
     out_fd = os.dup(1)
     in_fd = os.dup(0)
     os.dup2(2, 1)  # stray prints go to stderr, never into the message stream
@@ -344,4 +360,4 @@ def _child_main(target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1]))
+    sys.exit(_child_main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0))

@@ -71,6 +71,7 @@ class ProcessVideoWriter:
         self._closed = False
         self._tmp: Optional[str] = None
         self._worker = None
+        self._shared = None
         self.frames_written = 0
         self.encode_cpu_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"arkit-encode-sender:{self.path.name}", daemon=True)
@@ -85,11 +86,14 @@ class ProcessVideoWriter:
         tmp = self._worker.result()
         if tmp is not None:
             self._tmp = tmp
+            self._shared.unlink()   # the child has mapped the frames' file
         self.frames_written += 1
 
     def _run(self) -> None:
-        from arkit.core.worker_process import WorkerProcess
+        from arkit.core.shared_frames import SharedFrames
+        from arkit.core.worker_process import WORKER_NICE, WorkerProcess
 
+        sent = 0
         while True:
             img = self._queue.get()
             if img is _STOP:
@@ -98,11 +102,18 @@ class ProcessVideoWriter:
                 continue  # drain after a failure; the caller sees the error
             try:
                 if self._worker is None:
-                    self._worker = WorkerProcess("arkit.io.video_writer_process:host_writer",
-                                                 (str(self.path), self.fps, self._options), name="video encoding")
-                self._worker.submit(("frame", img))
-                while self._worker.pending > self._in_flight:
+                    # frames go through a ring of shared slots; the pipe carries slot numbers
+                    self._shared = SharedFrames(img.shape, self._in_flight + 1)
+                    self._worker = WorkerProcess(
+                        "arkit.io.video_writer_process:host_writer",
+                        (str(self.path), self.fps, self._options, self._shared.path, self._shared.shape,
+                         self._shared.slots), name="video encoding", nice=WORKER_NICE)
+                while self._worker.pending > self._in_flight:   # the slot to fill has been encoded
                     self._answer()
+                slot = sent % self._shared.slots
+                self._shared.array[slot] = img
+                self._worker.submit(("frame", slot))
+                sent += 1
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 self._error = e
 
@@ -156,6 +167,7 @@ class ProcessVideoWriter:
                 self._worker.close()
                 self.encode_cpu_s = self._worker.cpu_s
                 self._worker = None
+                self._shared.close()
             except BaseException as e:  # noqa: BLE001 - reported below
                 self._error = e
         if self._error is not None:
@@ -171,6 +183,8 @@ class ProcessVideoWriter:
         if self._worker is not None:
             self._worker.kill()
             self._worker = None
+        if self._shared is not None:
+            self._shared.close()
         if self._tmp is not None:
             from arkit.io.atomic import discard_temp
 
@@ -203,18 +217,23 @@ class ProcessVideoWriter:
             pass
 
 
-def host_writer(path: str, fps: float, options: dict):
+def host_writer(path: str, fps: float, options: dict, frames_path: str, shape, slots: int):
     """The child's handler (:class:`~arkit.core.worker_process.WorkerProcess`):
-    ``("frame", image)`` encodes a frame and returns the temporary file's path after the first
-    one (None after the others); ``("close", None)`` finishes the file and renames it into place."""
+    ``("frame", slot)`` encodes the frame in that slot of the shared ring
+    (:class:`~arkit.core.shared_frames.SharedFrames`) and returns the temporary file's path after
+    the first one (None after the others); ``("close", None)`` finishes the file and renames it
+    into place."""
+    from arkit.core.shared_frames import attach
+
+    frames = attach(frames_path, shape, slots)
     writer = VideoWriter(path, fps, **options)
 
     def handle(request):
-        kind, image = request
+        kind, slot = request
         if kind == "frame":
             first = writer._container is None
             try:
-                writer.write(image)
+                writer.write(frames[slot])
             except BaseException:
                 writer.abort()
                 raise

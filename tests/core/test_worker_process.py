@@ -63,3 +63,20 @@ def test_a_killed_child_and_a_bad_target_are_named():
         bad.submit(1)
         bad.result()
     bad.kill()
+
+
+def niceness_factory():
+    import os
+
+    return lambda request: os.nice(0)
+
+
+def test_the_child_runs_at_the_requested_lower_priority():
+    import os
+
+    w = WorkerProcess(f"{__name__}:niceness_factory", name="nice", nice=3)
+    try:
+        w.submit(None)
+        assert w.result() == min(os.nice(0) + 3, 19)
+    finally:
+        w.close()
