@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -97,9 +98,12 @@ class DepthCadence(TrackableManager):
         finally:
             self.worker_cpu_s += time.thread_time() - t0   # only the one worker thread writes it
 
-    def _submit(self, frame: Frame, camera: CameraState):
-        """Start the manager's update of ``frame``; returns a callable giving its output."""
+    def _submit(self, frame: Frame, camera: CameraState, due: bool):
+        """Start the manager's update of ``frame`` (with its depth only when ``due``); returns a
+        callable giving its output."""
         if self.mode == "thread":
+            if not due and frame.depth_m is not None:
+                frame = replace(frame, depth_m=None)
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
@@ -110,8 +114,8 @@ class DepthCadence(TrackableManager):
 
             self._worker = WorkerProcess("arkit.core.depth_cadence:host_manager", (self._manager_bytes,),
                                          name=f"{self.name} stage", send_thread=True, nice=WORKER_NICE)
-        self._worker.submit(("update", (frame.index, frame.timestamp_s, frame.intrinsics, frame.depth_m,
-                                        frame.T_world_camera_recorded, camera)))
+        self._worker.submit(("update", (frame.index, frame.timestamp_s, frame.intrinsics,
+                                        frame.depth_m if due else None, frame.T_world_camera_recorded, camera)))
         return self._process_result
 
     def _process_result(self) -> ManagerOutput:
@@ -119,15 +123,13 @@ class DepthCadence(TrackableManager):
         return out
 
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
-        from dataclasses import replace
-
         due = self._count % self.every == 0
         self._count += 1
-        if not due and frame.depth_m is not None:
-            frame = replace(frame, depth_m=None)
         if not self.background:
+            if not due and frame.depth_m is not None:
+                frame = replace(frame, depth_m=None)
             return self.manager.update(frame, camera)
-        self._pending.append((frame.index, self._submit(frame, camera)))
+        self._pending.append((frame.index, self._submit(frame, camera, due)))
         if len(self._pending) <= self.every:
             return self._empty
         index, result = self._pending.popleft()
