@@ -140,6 +140,9 @@ class WorkerProcess:
         Added to the child's nice value (lower scheduling priority; POSIX). Workers that have
         slack (a queue, a fixed latency) use :data:`WORKER_NICE`, so that on a busy machine the
         loop thread, which every frame waits for, gets the CPU first.
+    pass_fds : tuple of int
+        Descriptors the child inherits with the same numbers (shared memory, see
+        :class:`arkit.core.shared_frames.SharedFrames`).
 
     Attributes
     ----------
@@ -148,7 +151,7 @@ class WorkerProcess:
     """
 
     def __init__(self, target: str, init_args: tuple = (), *, name: str = "worker", send_thread: bool = False,
-                 nice: int = 0):
+                 nice: int = 0, pass_fds: tuple = ()):
         self.name = name
         self.target = target
         self.cpu_s = 0.0
@@ -163,7 +166,8 @@ class WorkerProcess:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target, str(int(nice))],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+                                          pass_fds=tuple(pass_fds))
         except OSError as e:
             raise WorkerProcessError(f"cannot start the {name} process: {e}") from None
         self._out = self._proc.stdin.fileno()

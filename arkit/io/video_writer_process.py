@@ -86,7 +86,6 @@ class ProcessVideoWriter:
         tmp = self._worker.result()
         if tmp is not None:
             self._tmp = tmp
-            self._shared.unlink()   # the child has mapped the frames' file
         self.frames_written += 1
 
     def _run(self) -> None:
@@ -106,8 +105,8 @@ class ProcessVideoWriter:
                     self._shared = SharedFrames(img.shape, self._in_flight + 1)
                     self._worker = WorkerProcess(
                         "arkit.io.video_writer_process:host_writer",
-                        (str(self.path), self.fps, self._options, self._shared.path, self._shared.shape,
-                         self._shared.slots), name="video encoding", nice=WORKER_NICE)
+                        (str(self.path), self.fps, self._options, self._shared.fd, self._shared.shape,
+                         self._shared.slots), name="video encoding", nice=WORKER_NICE, pass_fds=(self._shared.fd,))
                 while self._worker.pending > self._in_flight:   # the slot to fill has been encoded
                     self._answer()
                 slot = sent % self._shared.slots
@@ -217,7 +216,7 @@ class ProcessVideoWriter:
             pass
 
 
-def host_writer(path: str, fps: float, options: dict, frames_path: str, shape, slots: int):
+def host_writer(path: str, fps: float, options: dict, frames_fd: int, shape, slots: int):
     """The child's handler (:class:`~arkit.core.worker_process.WorkerProcess`):
     ``("frame", slot)`` encodes the frame in that slot of the shared ring
     (:class:`~arkit.core.shared_frames.SharedFrames`) and returns the temporary file's path after
@@ -225,7 +224,7 @@ def host_writer(path: str, fps: float, options: dict, frames_path: str, shape, s
     into place."""
     from arkit.core.shared_frames import attach
 
-    frames = attach(frames_path, shape, slots)
+    frames = attach(frames_fd, shape, slots)
     writer = VideoWriter(path, fps, **options)
 
     def handle(request):
