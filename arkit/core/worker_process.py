@@ -252,11 +252,13 @@ class WorkerProcess:
         if self._closed:
             return
         self._closed = True
-        try:
-            while self._pending:
+        while self._pending:
+            try:
                 self.result()
-        except WorkerProcessError as e:
-            log.warning("%s", e)
+            except WorkerProcessError as e:
+                log.debug("%s (while closing)", e)
+                if self._proc.poll() is not None:
+                    break   # the child is gone: nothing more will come
         try:
             self._send(("stop",))
             reply = _read_message(self._in)
