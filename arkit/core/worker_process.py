@@ -307,6 +307,11 @@ def echo_factory(*_):
 
 
 def _child_main(target: str, nice: int = 0) -> int:
+    import signal
+
+    # Ctrl-C reaches the whole process group; the parent decides what happens (arkit run
+    # finalises the video written so far), so the child must not die of it first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice and hasattr(os, "nice"):
         try:
             os.nice(nice)

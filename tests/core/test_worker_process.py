@@ -80,3 +80,22 @@ def test_the_child_runs_at_the_requested_lower_priority():
         assert w.result() == min(os.nice(0) + 3, 19)
     finally:
         w.close()
+
+
+def test_ctrl_c_is_left_to_the_parent():
+    """SIGINT reaches the whole process group on Ctrl-C; the child ignores it, so the parent can
+    still finish (arkit run finalises the video written so far)."""
+    import os
+    import signal
+    import time
+
+    w = WorkerProcess("arkit.core.worker_process:echo_factory", name="echo")
+    try:
+        w.submit(1)
+        assert w.result() == 1   # the child is up and its handler is installed
+        os.kill(w._proc.pid, signal.SIGINT)
+        time.sleep(0.2)
+        w.submit(2)
+        assert w.result() == 2 and w._proc.poll() is None
+    finally:
+        w.close()
