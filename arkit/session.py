@@ -158,7 +158,7 @@ class Session:
 
         Touches only the tracker's and managers' state, never the scene or the renderer, so the
         perception of the next frames can run on another thread while :meth:`compose` draws this
-        one (``run(frames, pipeline=True)``)."""
+        one (``run(frames, pipeline=2)``)."""
         timings = {}
         t0 = time.perf_counter()
         if self.tracker is not None:
