@@ -117,7 +117,7 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
             max_frames: Optional[int] = None, fps: Optional[float] = None,
             on_result=None, prefetch: Optional[int] = None, background_encode=True,
             video_options: Optional[dict] = None, opencv_threads: Optional[int] = None,
-            pipeline: Optional[int] = None) -> RunSummary:
+            pipeline: int = 0) -> RunSummary:
     """Run ``session`` over ``source`` and write the requested outputs.
 
     Parameters
@@ -154,10 +154,11 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
         :class:`~arkit.io.video_writer.VideoWriter` options (``preset``, ``crf``, ``codec``,
         ``options``) over :data:`VIDEO_DEFAULTS` (H.264, ``crf`` 20, ``preset`` ``"superfast"``,
         x264 ``threads`` 1; a given ``options`` dict replaces the default one).
-    pipeline : int, optional
+    pipeline : int
         Frames the session's perception (tracker, managers) runs ahead of its rendering on a
-        worker thread (:meth:`arkit.session.Session.run`); 0 runs both in the loop. Default: 2
-        when frames are prefetched, else 0. Results do not depend on it.
+        worker thread (:meth:`arkit.session.Session.run`); 0 (the default) runs both in the
+        loop: with the encoder and planes in child processes, interleaved runs showed no gain
+        on 2 cores (55-58 FPS either way). Results do not depend on it.
     opencv_threads : int, optional
         ``cv2.setNumThreads`` during the run (restored afterwards). Default: 1 when frames are
         prefetched, since the loop's own threads (decoding, encoding, planes) already use the
@@ -200,8 +201,6 @@ def process(session, source, *, video_path=None, trajectory_path=None, trajector
     stamps, poses = [], []
     sums = {}
     bar = tqdm(total=total, unit="frame", disable=not progress, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
-    if pipeline is None:
-        pipeline = 0
     if opencv_threads is None and prefetch > 0:
         opencv_threads = 1
     cv2_threads_before = None
