@@ -134,7 +134,7 @@ def timed_run(scene: Path, uri: str, out: Path, *, encode: bool, preset: str, th
             python_tids = {t.native_id for t in threading.enumerate()}
             native = native_thread_cpu(snap.get("t", {}), end, python_tids)
     n = max(run.frames, 1)
-    children = {k: v for k, v in run.child_cpu_ms.items()}
+    children = dict(run.child_cpu_ms)
     cpu_ms, main_ms = 1e3 * cpu / n + sum(children.values()), 1e3 * main_cpu / n
     native_ms = {k: 1e3 * v / max(n - 1, 1) for k, v in native.items() if v > 0}
     return {"frames": run.frames, "fps": run.fps, "x_realtime": run.fps / fps_src, "tracked": run.tracking_coverage,

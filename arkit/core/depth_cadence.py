@@ -18,7 +18,8 @@ _MODES = {False: None, None: None, True: "process", "process": "process", "threa
 
 
 class DepthCadence(TrackableManager):
-    """Feed depth to a manager on every ``every``-th frame only, optionally on a worker thread.
+    """Feed depth to a manager on every ``every``-th frame only, optionally beside the loop
+    (a child process or a worker thread).
 
     Plane extraction from depth costs more than tracking; ARKit and ARCore also refresh planes
     at a lower rate than the camera pose. Planes live in world coordinates, so between updates
@@ -82,7 +83,6 @@ class DepthCadence(TrackableManager):
                 log.warning("the %s stage cannot run in a child process (%s: %s); running it on a thread",
                             manager.name, type(e).__name__, e)
                 self.mode = "thread"
-        self.background = self.mode is not None
         self.name = manager.name
         self._count = 0
         self._pool = None
@@ -90,6 +90,11 @@ class DepthCadence(TrackableManager):
         self._pending = deque()
         self._empty = ManagerOutput()
         self.worker_cpu_s = 0.0
+
+    @property
+    def background(self) -> bool:
+        """True when the manager runs beside the loop (``mode`` "process" or "thread")."""
+        return self.mode is not None
 
     def _worker_update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
         t0 = time.thread_time()
@@ -99,16 +104,14 @@ class DepthCadence(TrackableManager):
             self.worker_cpu_s += time.thread_time() - t0   # only the one worker thread writes it
 
     def _submit(self, frame: Frame, camera: CameraState, due: bool):
-        """Start the manager's update of ``frame`` (with its depth only when ``due``); returns a
-        callable giving its output."""
+        """Start the manager's update of ``frame`` (its depth only when ``due``): a thread's
+        future, or None for the child process (its answers come back in order)."""
         if self.mode == "thread":
-            if not due and frame.depth_m is not None:
-                frame = replace(frame, depth_m=None)
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"arkit-{self.name}")
-            return self._pool.submit(self._worker_update, frame, camera).result
+            return self._pool.submit(self._worker_update, frame, camera)
         if self._worker is None:
             from arkit.core.worker_process import WORKER_NICE, WorkerProcess
 
@@ -116,25 +119,27 @@ class DepthCadence(TrackableManager):
                                          name=f"{self.name} stage", send_thread=True, nice=WORKER_NICE)
         self._worker.submit(("update", (frame.index, frame.timestamp_s, frame.intrinsics,
                                         frame.depth_m if due else None, frame.T_world_camera_recorded, camera)))
-        return self._process_result
+        return None
 
-    def _process_result(self) -> ManagerOutput:
+    def _result(self, future) -> ManagerOutput:
+        if future is not None:
+            return future.result()
         out, self.worker_cpu_s = self._worker.result()
         return out
 
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
         due = self._count % self.every == 0
         self._count += 1
+        if self.mode != "process" and not due and frame.depth_m is not None:
+            frame = replace(frame, depth_m=None)   # (the child process is simply sent no depth)
         if not self.background:
-            if not due and frame.depth_m is not None:
-                frame = replace(frame, depth_m=None)
             return self.manager.update(frame, camera)
         self._pending.append((frame.index, self._submit(frame, camera, due)))
         if len(self._pending) <= self.every:
             return self._empty
-        index, result = self._pending.popleft()
+        index, future = self._pending.popleft()
         try:
-            return result()
+            return self._result(future)
         except Exception as e:
             from arkit.core.errors import ArkitError
 
@@ -144,9 +149,12 @@ class DepthCadence(TrackableManager):
 
     def _drain(self) -> None:
         while self._pending:
-            _, result = self._pending.popleft()
+            _, future = self._pending.popleft()
+            if future is not None:
+                future.cancel() or future.exception()   # queued updates are dropped unrun
+                continue
             try:
-                result()
+                self._worker.result()
             except Exception:  # noqa: BLE001 - results being dropped
                 pass
 

@@ -153,7 +153,6 @@ class WorkerProcess:
     def __init__(self, target: str, init_args: tuple = (), *, name: str = "worker", send_thread: bool = False,
                  nice: int = 0, pass_fds: tuple = ()):
         self.name = name
-        self.target = target
         self.cpu_s = 0.0
         self._pending = 0
         self._closed = False

@@ -35,6 +35,21 @@ def temp_path_for(final_path: PathLike) -> Path:
     return Path(tmp)
 
 
+class AtomicOutput:
+    """Context-manager behaviour of a writer with ``close()`` (finish and move the file into
+    place) and ``abort()`` (discard it): a ``with`` block that raises leaves no file behind."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -20,6 +20,7 @@ from typing import Optional, Union
 import numpy as np
 
 from arkit.core.errors import FrameError, InputFileError, MissingDependencyError
+from arkit.io.atomic import AtomicOutput
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ _CODECS = {"h264": "libx264", "libx264": "libx264", "avc": "libx264", "mpeg4": "
            "mjpeg": "mjpeg", "vp9": "libvpx-vp9", "hevc": "libx265", "h265": "libx265"}
 
 
-class VideoWriter:
+class VideoWriter(AtomicOutput):
     """Encode RGB uint8 frames to a video file (H.264 ``.mp4`` by default).
 
     Parameters
@@ -237,15 +238,6 @@ class VideoWriter:
             discard_temp(self._tmp)
             self._tmp = None
 
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
     def __del__(self):
         try:
@@ -260,7 +252,66 @@ class VideoWriter:
 _STOP = object()
 
 
-class BackgroundVideoWriter:
+class QueuedWriter(AtomicOutput):
+    """What the background writers share: each frame is checked in the caller's thread
+    (:meth:`_check`, bad frames raise there, at once) and queued for a worker thread
+    (:meth:`_run`, taking items off ``self._queue`` until ``_STOP``); an error the worker leaves
+    in ``self._error`` is raised by the next :meth:`write` (:meth:`_raise_error`)."""
+
+    def _start_thread(self, queue_size: int, name: str) -> None:
+        import queue
+        import threading
+
+        self._queue = queue.Queue(maxsize=max(1, int(queue_size)))
+        self._error: Optional[BaseException] = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _check(self, image_rgb: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _raise_error(self) -> None:
+        raise NotImplementedError
+
+    def write(self, image_rgb: np.ndarray) -> None:
+        """Check one frame and queue it for encoding (waits while the queue is full).
+
+        Parameters
+        ----------
+        image_rgb : (H, W, 3) uint8 or (H, W) uint8
+        """
+        if self._error is not None:
+            self.abort()
+            self._raise_error()
+        if self._closed:
+            raise FrameError(f"video writer for {self.path} is already closed")
+        try:
+            img = self._check(image_rgb)
+        except BaseException:
+            self.abort()
+            raise
+        if img.flags.writeable and np.may_share_memory(img, np.asarray(image_rgb)):
+            img = img.copy()  # the caller may reuse its buffer
+        self._queue.put(img)
+
+    def _stop_thread(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _abort_thread(self) -> None:
+        """Mark the writer closed and stop the worker, dropping the queued frames."""
+        self._closed = True
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._stop_thread()
+
+
+class BackgroundVideoWriter(QueuedWriter):
     """A :class:`VideoWriter` that encodes on a background thread, behind a bounded queue.
 
     :meth:`write` checks the frame in the calling thread (bad frames raise there, at once) and
@@ -293,18 +344,11 @@ class BackgroundVideoWriter:
     """
 
     def __init__(self, path, fps: float, *, queue_size: int = 8, **writer_options):
-        import queue
-        import threading
-
         self._writer = VideoWriter(path, fps, **writer_options)
         self.path = self._writer.path
         self.fps = self._writer.fps
-        self._queue = queue.Queue(maxsize=max(1, int(queue_size)))
-        self._error: Optional[BaseException] = None
-        self._closed = False
         self.encode_cpu_s = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"arkit-encode:{self.path.name}", daemon=True)
-        self._thread.start()
+        self._start_thread(queue_size, f"arkit-encode:{self.path.name}")
 
     @property
     def frames_written(self) -> int:
@@ -342,29 +386,8 @@ class BackgroundVideoWriter:
                              f"{self._writer.frames_written} frames: {type(e).__name__}: {e}; "
                              f"the video was discarded") from e
 
-    def write(self, image_rgb: np.ndarray) -> None:
-        """Check one frame and queue it for encoding (waits while the queue is full).
-
-        Parameters
-        ----------
-        image_rgb : (H, W, 3) uint8 or (H, W) uint8
-        """
-        if self._error is not None:
-            self.abort()
-            self._raise_error()
-        try:
-            img = self._writer._prepare(image_rgb)
-        except BaseException:
-            self.abort()
-            raise
-        if img.flags.writeable and np.may_share_memory(img, np.asarray(image_rgb)):
-            img = img.copy()  # the caller may reuse its buffer
-        self._queue.put(img)
-
-    def _stop_thread(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join()
+    def _check(self, image_rgb: np.ndarray) -> np.ndarray:
+        return self._writer._prepare(image_rgb)
 
     def close(self) -> Optional[Path]:
         """Encode the queued frames, flush, and move the finished file into place.
@@ -385,18 +408,6 @@ class BackgroundVideoWriter:
 
     def abort(self) -> None:
         """Stop without producing the file; queued frames are dropped."""
-        self._closed = True
-        if self._thread.is_alive():
-            self._error = self._error or RuntimeError("aborted")
-            self._stop_thread()
+        self._abort_thread()
         self._writer.abort()
 
-    def __enter__(self) -> "BackgroundVideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False

@@ -13,22 +13,18 @@ into place only when complete.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from arkit.core.errors import InputFileError
-from arkit.io.video_writer import VideoWriter
+from arkit.io.video_writer import _STOP, QueuedWriter, VideoWriter
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 
-
-class ProcessVideoWriter:
+class ProcessVideoWriter(QueuedWriter):
     """A :class:`~arkit.io.video_writer.VideoWriter` running in a child process.
 
     :meth:`write` checks the frame in the calling thread (bad frames raise there, at once) and
@@ -66,16 +62,12 @@ class ProcessVideoWriter:
         self.fps = self._checker.fps
         self._options = writer_options
         self._in_flight = max(1, int(in_flight))
-        self._queue = queue.Queue(maxsize=max(1, int(queue_size)))
-        self._error: Optional[BaseException] = None
-        self._closed = False
         self._tmp: Optional[str] = None
         self._worker = None
         self._shared = None
         self.frames_written = 0
         self.encode_cpu_s = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"arkit-encode-sender:{self.path.name}", daemon=True)
-        self._thread.start()
+        self._start_thread(queue_size, f"arkit-encode-sender:{self.path.name}")
 
     @property
     def size(self):
@@ -116,35 +108,15 @@ class ProcessVideoWriter:
             except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
                 self._error = e
 
-    def _stop_thread(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join()
-
     def _raise_error(self):
         e = self._error
         raise InputFileError(f"encoding {self.path} failed in the encoding process after {self.frames_written} "
                              f"frames: {e}; the video was discarded") from e
 
+    def _check(self, image_rgb: np.ndarray) -> np.ndarray:
+        return self._checker._fit(image_rgb)
+
     # -- public -----------------------------------------------------------------------------------
-    def write(self, image_rgb: np.ndarray) -> None:
-        """Check one frame and queue it for encoding (waits while the queue is full)."""
-        if self._error is not None:
-            self.abort()
-            self._raise_error()
-        if self._closed:
-            from arkit.core.errors import FrameError
-
-            raise FrameError(f"video writer for {self.path} is already closed")
-        try:
-            img = self._checker._fit(image_rgb)
-        except BaseException:
-            self.abort()
-            raise
-        if img.flags.writeable and np.may_share_memory(img, np.asarray(image_rgb)):
-            img = img.copy()  # the caller may reuse its buffer
-        self._queue.put(img)
-
     def close(self) -> Optional[Path]:
         """Encode the queued frames, flush, and move the finished file into place.
 
@@ -192,21 +164,9 @@ class ProcessVideoWriter:
 
     def abort(self) -> None:
         """Stop without producing the file; queued frames are dropped."""
-        self._closed = True
-        if self._thread.is_alive():
-            self._error = self._error or RuntimeError("aborted")
-            self._stop_thread()
+        self._abort_thread()
         self._kill()
 
-    def __enter__(self) -> "ProcessVideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
     def __del__(self):
         try:

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from arkit.io.atomic import AtomicOutput
 from arkit.recording import depth_codec
 from arkit.recording import format as fmt
 
@@ -55,7 +56,7 @@ def encode_depth_mm(depth_m: np.ndarray) -> np.ndarray:
     return d.astype(np.uint16)
 
 
-class Recorder:
+class Recorder(AtomicOutput):
     """Write frames and their results into a recording folder, one frame at a time.
 
     Parameters
@@ -193,15 +194,6 @@ class Recorder:
                 self._video.abort()
             shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 class _TrackerCapture:
