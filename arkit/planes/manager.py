@@ -97,6 +97,7 @@ class _Tracked:
         self.origin = np.zeros(3)
         self.polygon = np.zeros((0, 2))
         self.occ = None                       # (lo (2,), occupancy (H, W) bool) for overlap tests
+        self.shape_facts = None               # what snapshots need of the geometry (set by the manager)
 
     def refit(self, p: PlaneManagerParams):
         nrm, off, mu, _ = fit_planes_from_moments(self.S[None], reference_normals=self.normal)
@@ -111,6 +112,7 @@ class _Tracked:
             origin = origin + self.R @ np.array([centre[0], 0.0, centre[1]])
             xz = xz - centre
         self.origin, self.polygon = origin, poly
+        self.shape_facts = None
         self._build_occupancy(xz, p)
 
     def _build_occupancy(self, xz, p: PlaneManagerParams):
@@ -291,8 +293,8 @@ class PlaneManager:
         floor_id, floor_h = self._floor()
         updated = []
         for pid, tp in self._live.items():
-            snap = self._snapshot(tp, floor_id, floor_h)
             old = self._snapshots.get(pid)
+            snap = self._snapshot(tp, floor_id, floor_h, old)
             self._snapshots[pid] = snap
             if pid in touched and pid not in added:
                 updated.append(pid)
@@ -354,17 +356,26 @@ class PlaneManager:
                 best = (tp.id, h)
         return best
 
-    def _snapshot(self, tp: _Tracked, floor_id, floor_h) -> PlaneTrackable:
+    def _snapshot(self, tp: _Tracked, floor_id, floor_h, old: Optional[PlaneTrackable] = None) -> PlaneTrackable:
+        """The plane as a PlaneTrackable; ``old`` (its last snapshot) is returned as it is when
+        neither the plane's geometry (refit clears ``tp.shape_facts``), state nor label changed."""
         p = self.params
+        facts = tp.shape_facts
+        if facts is None:
+            up = np.asarray(p.up_world, float)
+            facts = tp.shape_facts = (
+                plane_alignment(tp.normal, p.up_world, p.alignment_tolerance_deg),
+                polygon_area(tp.polygon),
+                float(np.ptp(tp.points @ up)) if len(tp.points) else 0.0)
+            old = None
+        align, area, vext = facts
+        h = None if floor_h is None else self._height(tp) - floor_h
+        label = guess_label(align, h, area, vext, is_floor=tp.id == floor_id)
+        if old is not None and old.state == tp.state and old.label == label:
+            return old
         T = np.eye(4)
         T[:3, :3] = tp.R
         T[:3, 3] = tp.origin
-        align = plane_alignment(tp.normal, p.up_world, p.alignment_tolerance_deg)
-        area = polygon_area(tp.polygon)
-        up = np.asarray(p.up_world, float)
-        vext = float(np.ptp(tp.points @ up)) if len(tp.points) else 0.0
-        h = None if floor_h is None else self._height(tp) - floor_h
-        label = guess_label(align, h, area, vext, is_floor=tp.id == floor_id)
         ext = tuple(float(v) for v in np.ptp(tp.polygon, axis=0)) if len(tp.polygon) else (0.0, 0.0)
         return PlaneTrackable(id=tp.id, kind="plane", T_world_local=T, state=tp.state, alignment=align,
                               label=label, extent_xz=ext, polygon_xz=tp.polygon)

@@ -176,12 +176,14 @@ class ReplaySource(FrameSource):
     def _video_frames(self) -> Iterator[np.ndarray]:
         import av
 
+        from arkit.io.video_source import frame_to_rgb
+
         path = self.path / fmt.VIDEO_FILE
         W, H = self.info.width, self.info.height
         try:
             self._container = av.open(str(path))
             for decoded, vf in enumerate(self._container.decode(video=0)):
-                yield vf.to_ndarray(format="rgb24")[:H, :W]
+                yield frame_to_rgb(vf)[:H, :W]
         except av.error.FFmpegError as e:
             raise fmt.RecordingError(f"{path}: video is corrupt or truncated ({e}); re-record it") from None
         finally:

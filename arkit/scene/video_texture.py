@@ -162,6 +162,8 @@ class VideoTexture:
         """The next frame as (H, W, 3) uint8 read-only, or None at the end of the stream."""
         import av
 
+        from arkit.io.video_source import frame_to_rgb
+
         if self._frames is None:
             try:
                 self._container = av.open(str(self.path), mode="r")
@@ -180,7 +182,7 @@ class VideoTexture:
         except av.error.FFmpegError as e:
             log.warning("%s: decoding stopped early (%s); treating it as the end of the video", self.path, e)
             return None
-        img = vf.to_ndarray(format="rgb24")
+        img = frame_to_rgb(vf)
         h, w = img.shape[:2]
         if max(h, w) > self.max_side_px:
             import cv2
