@@ -15,6 +15,8 @@ Zstandard comes from the standard library (``compression.zstd``, Python >= 3.14)
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ _SUFFIX = {PNG16: ".png", ZSTD16: ".u16.zst"}
 ZSTD_LEVEL = 1
 
 
+@functools.lru_cache(maxsize=None)   # a failed import searches sys.path again on every call
 def zstd_module():
     """The Zstandard module (``compression.zstd`` or ``backports.zstd``), or None."""
     try:

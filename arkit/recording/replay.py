@@ -183,7 +183,9 @@ class ReplaySource(FrameSource):
         try:
             self._container = av.open(str(path))
             for decoded, vf in enumerate(self._container.decode(video=0)):
-                yield frame_to_rgb(vf)[:H, :W]
+                image = frame_to_rgb(vf)[:H, :W]
+                image.setflags(write=False)   # a fresh array only this frame holds: Frame need not copy it
+                yield image
         except av.error.FFmpegError as e:
             raise fmt.RecordingError(f"{path}: video is corrupt or truncated ({e}); re-record it") from None
         finally:
@@ -234,6 +236,7 @@ class ReplaySource(FrameSource):
                                                self.info.width, self.info.height)
                 depth = mm.astype(np.float32)
                 depth /= np.float32(fmt.DEPTH_SCALE)   # in place: the same values as mm / 1000, one array
+                depth.setflags(write=False)
             rec = d.get("T_world_camera_recorded")
             yield Frame(int(d["index"]), float(d["timestamp_s"]), image, K, depth_m=depth,
                         T_world_camera_recorded=None if rec is None else np.array(rec, dtype=np.float64),
