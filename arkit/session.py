@@ -105,7 +105,10 @@ class Session:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_scene(cls, scene_file: Union[str, Path, "SceneFile"], **overrides) -> "Session":  # noqa: F821
-        """A session configured by a scene file (tracker, render options and content)."""
+        """A session configured by a scene file (tracker, render options and content).
+
+        ``overrides`` are :class:`Session` arguments over the scene file's, and
+        ``planes_background`` over its ``planes.background``."""
         from arkit.scene.scene_file import SceneFile, load_scene
         from arkit.tracking.factory import build_tracker
 
@@ -114,6 +117,7 @@ class Session:
         kwargs = dict(render=r.get("enabled", True), renderer_backend=r.get("backend", "auto"),
                       samples=r.get("samples", 4), occlusion=r.get("occlusion", True), ambient=r.get("ambient", 0.45),
                       debug_planes=r.get("debug_planes", False))
+        planes_background = overrides.pop("planes_background", sf.planes.get("background", False))
         kwargs.update(overrides)
         managers = []
         if sf.planes.get("enabled", False):
@@ -125,7 +129,7 @@ class Session:
 
                 raise SceneFileError(sf.path, f"must be a whole number >= 1 (depth planes are extracted on "
                                               f"every n-th frame), got {every!r}", key="planes.every")
-            stage, background = PlaneStage(), sf.planes.get("background", False)
+            stage, background = PlaneStage(), planes_background
             managers.append(stage if every == 1 and not background else DepthCadence(stage, every, background=background))
         if sf.recognition:
             from arkit.recognition.managers import build_recognition_managers

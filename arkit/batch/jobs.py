@@ -56,6 +56,11 @@ class JobSpec:
     fault : str, optional
         Fault injection to test crash handling: ``"raise:N"`` raises at frame N, ``"exit:N"``
         ends the worker process abruptly (``os._exit``) at frame N. Not part of the fingerprint.
+    single_core : bool
+        Run the job on one core: decoding, planes and H.264 encoding (one x264 thread) in the
+        loop, one OpenCV and one llvmpipe thread; for batches whose parallel jobs already fill the
+        cores (:func:`single_core_jobs`), where a job's own helper threads and processes only
+        add overhead. Same results; not part of the fingerprint.
     """
 
     name: str
@@ -69,10 +74,11 @@ class JobSpec:
     renderer: Optional[str] = None
     max_frames: Optional[int] = None
     fault: Optional[str] = None
+    single_core: bool = False
 
     def fingerprint(self) -> dict:
         """What makes a finished job reusable: input (path, size, mtime), scene file and options."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("name", "out_dir", "fault")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("name", "out_dir", "fault", "single_core")}
         d["input_stat"] = _stat(self.input)
         d["scene_stat"] = _stat(self.scene)
         return d
@@ -171,6 +177,14 @@ def read_done(spec: JobSpec) -> Optional[dict]:
 
 
 # -- running -------------------------------------------------------------------------------------
+def single_core_jobs(workers: int, cores: Optional[int] = None) -> bool:
+    """Whether ``workers`` parallel jobs should each run on one core (:attr:`JobSpec.single_core`):
+    when the cores left over are fewer than the jobs, a job's helper threads and processes
+    (decoding, planes, encoding) compete with the other jobs instead of using idle cores."""
+    cores = cores or os.cpu_count() or 1
+    return workers > 1 and cores - workers < workers
+
+
 def base_result(spec: JobSpec, status: str, error: str = "") -> dict:
     """A result row with no figures (failed or not run)."""
     return {"name": spec.name, "input": spec.input, "status": status, "frames": 0, "seconds": 0.0, "fps": 0.0,
@@ -204,12 +218,31 @@ class _Stats:
 
 
 def _execute(spec: JobSpec) -> dict:
+    overrides = {"renderer_backend": spec.renderer} if spec.renderer else {}
+    if not spec.single_core:
+        return _execute_with(spec, overrides, {})
+    log.info("job %s: single core (decoding, planes and encoding in the loop; one OpenCV, x264 and "
+             "llvmpipe thread)", spec.name)
+    # llvmpipe reads LP_NUM_THREADS when the job's GL context is created
+    old = os.environ.get("LP_NUM_THREADS")
+    os.environ["LP_NUM_THREADS"] = "1"
+    try:
+        return _execute_with(spec, dict(overrides, planes_background=False),
+                             dict(prefetch=0, background_encode=False, opencv_threads=1))
+    finally:
+        if old is None:
+            os.environ.pop("LP_NUM_THREADS", None)
+        else:
+            os.environ["LP_NUM_THREADS"] = old
+
+
+def _execute_with(spec: JobSpec, overrides: dict, helpers: dict) -> dict:
+    """:func:`_execute` with Session overrides and :func:`arkit.runner.process` options."""
     from arkit.core.errors import ArkitError
     from arkit.io.sources import open_source
     from arkit.runner import process
     from arkit.session import Session
 
-    overrides = {"renderer_backend": spec.renderer} if spec.renderer else {}
     tracker = None
     if spec.tracking == "recorded":
         from arkit.recording.replay import replay_session
@@ -227,7 +260,7 @@ def _execute(spec: JobSpec) -> dict:
             summary = process(session, source, video_path=out / VIDEO_FILE if spec.video else None,
                               trajectory_path=out / TRAJECTORY_FILE, trajectory_format=spec.trajectory_format,
                               results_path=out / RESULTS_FILE if spec.results else None,
-                              max_frames=spec.max_frames, on_result=stats)
+                              max_frames=spec.max_frames, on_result=stats, **helpers)
     finally:
         if tracker is not None:
             tracker.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from arkit.batch.executors import make_executor
-from arkit.batch.jobs import plan_jobs, read_done
+from arkit.batch.jobs import plan_jobs, read_done, single_core_jobs
 from arkit.batch.summary import write_summary
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def run_batch(inputs: Sequence[str], scene, out_dir, *, workers: int = 1, execut
         Job name -> fault injection (see :class:`arkit.batch.jobs.JobSpec`); for tests.
     **job_options
         :class:`arkit.batch.jobs.JobSpec` fields: ``tracking``, ``video``, ``results``,
-        ``trajectory_format``, ``renderer``, ``max_frames``.
+        ``trajectory_format``, ``renderer``, ``max_frames``, ``single_core`` (default: when
+        ``workers`` jobs leave fewer spare cores than jobs, :func:`arkit.batch.jobs.single_core_jobs`).
 
     Returns
     -------
@@ -43,6 +44,7 @@ def run_batch(inputs: Sequence[str], scene, out_dir, *, workers: int = 1, execut
         One row per job in input order: name, input, status (done | skipped | failed), frames,
         seconds, fps, tracking_coverage, planes, trackables, error, out_dir, log.
     """
+    job_options.setdefault("single_core", single_core_jobs(workers))
     specs = plan_jobs(inputs, scene, out_dir, **job_options)
     if faults:
         from dataclasses import replace

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from arkit.batch.executors import WORKER_DIED
-from arkit.batch.jobs import DONE_FILE, LOG_FILE, expand_inputs, job_names, plan_jobs, run_job
+from arkit.batch.jobs import DONE_FILE, LOG_FILE, expand_inputs, job_names, plan_jobs, run_job, single_core_jobs
 from arkit.batch.run import run_batch
 from arkit.batch.summary import SUMMARY_CSV, SUMMARY_JSON
 from arkit.cli import main
@@ -122,6 +122,26 @@ def test_recorded_tracking_jobs_replay_the_recording(inputs, tmp_path):
     index.close()
     row = run_job(spec[1])   # a TUM folder is not a recording
     assert row["status"] == "failed" and "RecordingError" in row["error"] and "recording.json is missing" in row["error"]
+
+
+def test_single_core_jobs_give_the_same_results(inputs, tmp_path, monkeypatch):
+    # when parallel jobs fill the cores, each runs its helpers in the loop (single_core)
+    assert single_core_jobs(2, cores=2) and single_core_jobs(3, cores=4)
+    assert not single_core_jobs(1, cores=2) and not single_core_jobs(4, cores=8) and not single_core_jobs(1, cores=1)
+    monkeypatch.setenv("LP_NUM_THREADS", "2")
+    rows = {}
+    for sc in (False, True):
+        spec = plan_jobs([str(inputs / "seq0")], SCENE, tmp_path / f"sc{sc}", single_core=sc)[0]
+        rows[sc] = run_job(spec)
+        assert rows[sc]["status"] == "done" and rows[sc]["frames"] == 8
+    assert os.environ["LP_NUM_THREADS"] == "2"   # restored after the job
+    assert "single core" in (tmp_path / "scTrue" / "seq0" / LOG_FILE).read_text()
+    assert "single core" not in (tmp_path / "scFalse" / "seq0" / LOG_FILE).read_text()
+    for f in ("results.jsonl", "trajectory.txt"):
+        assert (tmp_path / "scTrue" / "seq0" / f).read_bytes() == (tmp_path / "scFalse" / "seq0" / f).read_bytes()
+    # single_core is how a job runs, not what it makes: a finished job is skipped either way
+    spec = plan_jobs([str(inputs / "seq0")], SCENE, tmp_path / "scTrue", single_core=False)[0]
+    assert run_job(spec)["status"] == "skipped"
 
 
 def test_killed_worker_is_reported_and_the_job_redone(inputs, tmp_path):
