@@ -41,8 +41,10 @@ _OUT_OF_BAND_BYTES = 1 << 16
 
 #: Nice value of arkit's background workers (planes, video encoding). Measured on 2 cores with
 #: planes every 3rd frame and H.264 in child processes: 50-53 FPS at nice 0, 54-57 FPS at nice 5
-#: (``benchmarks/batch.py``); the workers keep up either way (queues, fixed latency).
-WORKER_NICE = 5
+#: (``benchmarks/batch.py``); in three interleaved rounds later, nice 5 / 10 / 19 gave
+#: 54.2 / 56.9 / 53.2, 58.2 / 60.9 / 64.2 and 56.1 / 58.4 / 57.1 FPS (at 19 the loop waits for
+#: the planes child). The workers keep up (queues, fixed latency).
+WORKER_NICE = 10
 
 
 class WorkerProcessError(ArkitError):

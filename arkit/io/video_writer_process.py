@@ -186,8 +186,12 @@ def host_writer(path: str, fps: float, options: dict, frames_fd: int, shape, slo
     (:class:`~arkit.core.shared_frames.SharedFrames`) and returns the temporary file's path after
     the first one (None after the others); ``("close", None)`` finishes the file and renames it
     into place."""
+    import cv2
+
     from arkit.core.shared_frames import attach
 
+    # this process is the parallelism: no OpenCV worker pool for the colour conversion
+    cv2.setNumThreads(1)
     frames = attach(frames_fd, shape, slots)
     writer = VideoWriter(path, fps, **options)
 
