@@ -46,6 +46,9 @@ _OUT_OF_BAND_BYTES = 1 << 16
 #: the planes child). The workers keep up (queues, fixed latency).
 WORKER_NICE = 10
 
+#: Thread-count variables set to 1 in a worker's environment unless already set.
+_SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 class WorkerProcessError(ArkitError):
     """The child process failed: its handler raised, or the process died."""
@@ -165,6 +168,11 @@ class WorkerProcess:
         env = dict(os.environ)
         paths = [str(Path(__file__).resolve().parents[2])] + [p for p in sys.path if p and os.path.isdir(p)]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        # a worker is one of several busy processes: BLAS thread pools would only spin (numpy's
+        # OpenBLAS start-up alone took 0.12-0.15 s more CPU with its threads); a user's explicit
+        # setting is kept
+        for var in _SINGLE_THREAD_ENV:
+            env.setdefault(var, "1")
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target, str(int(nice))],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
