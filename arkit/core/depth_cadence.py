@@ -15,6 +15,7 @@ from arkit.core.trackables import CameraState
 log = logging.getLogger(__name__)
 
 _MODES = {False: None, None: None, True: "process", "process": "process", "thread": "thread"}
+_REPEAT = object()   # a frame the child process was not sent: the last output, no changes
 
 
 class DepthCadence(TrackableManager):
@@ -89,6 +90,8 @@ class DepthCadence(TrackableManager):
         self._worker = None
         self._pending = deque()
         self._empty = ManagerOutput()
+        self._last = self._empty              # the last output returned (process mode)
+        self._sent_tracking = None            # camera.is_tracking of the last frame sent (process mode)
         self.worker_cpu_s = 0.0
 
     @property
@@ -122,9 +125,12 @@ class DepthCadence(TrackableManager):
         return None
 
     def _result(self, future) -> ManagerOutput:
+        if future is _REPEAT:
+            return ManagerOutput(self._last.trackables)
         if future is not None:
             return future.result()
         out, self.worker_cpu_s = self._worker.result()
+        self._last = out
         return out
 
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
@@ -134,7 +140,14 @@ class DepthCadence(TrackableManager):
             frame = replace(frame, depth_m=None)   # (the child process is simply sent no depth)
         if not self.background:
             return self.manager.update(frame, camera)
-        self._pending.append((frame.index, self._submit(frame, camera, due)))
+        if (self.mode == "process" and not due and self.manager.idle_without_depth
+                and camera.is_tracking == self._sent_tracking):
+            # the child would answer with its last trackables and no changes: spare the round
+            # trip (0.5 ms of CPU a frame on both sides with planes every 3rd frame)
+            self._pending.append((frame.index, _REPEAT))
+        else:
+            self._sent_tracking = camera.is_tracking
+            self._pending.append((frame.index, self._submit(frame, camera, due)))
         if len(self._pending) <= self.every:
             return self._empty
         index, future = self._pending.popleft()
@@ -150,6 +163,8 @@ class DepthCadence(TrackableManager):
     def _drain(self) -> None:
         while self._pending:
             _, future = self._pending.popleft()
+            if future is _REPEAT:
+                continue
             if future is not None:
                 future.cancel() or future.exception()   # queued updates are dropped unrun
                 continue
@@ -161,6 +176,7 @@ class DepthCadence(TrackableManager):
     def reset(self) -> None:
         self._drain()
         self._count = 0
+        self._last, self._sent_tracking = self._empty, None
         if self._worker is not None:
             self._worker.submit(("reset", None))
             self._worker.result()

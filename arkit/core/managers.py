@@ -38,6 +38,12 @@ class TrackableManager(abc.ABC):
 
     name: str = "manager"
 
+    #: True when an update with a frame without depth changes nothing unless the camera's
+    #: ``is_tracking`` differs from the previous update's (trackables pause or resume); then
+    #: :class:`arkit.core.depth_cadence.DepthCadence` need not send such frames to a worker
+    #: process, and repeats the last trackables instead.
+    idle_without_depth: bool = False
+
     @abc.abstractmethod
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
         """Process one frame given the camera state; must not raise on unusable frames."""

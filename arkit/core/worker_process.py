@@ -160,6 +160,7 @@ class WorkerProcess:
         self.name = name
         self.cpu_s = 0.0
         self._pending = 0
+        self.submitted = 0   # requests sent so far
         self._closed = False
         self._stopped = False
         self._sendq = None
@@ -241,6 +242,7 @@ class WorkerProcess:
             raise WorkerProcessError(f"the {self.name} process is closed")
         self._send(("call", request))
         self._pending += 1
+        self.submitted += 1
 
     def result(self):
         """The reply to the oldest unanswered request (waits for it); re-raises the handler's

@@ -37,6 +37,11 @@ class PlaneStage(TrackableManager):
         self.sparse_every_n_frames = max(1, int(sparse_every_n_frames))
         self._sparse_count = 0
 
+    @property
+    def idle_without_depth(self) -> bool:
+        # frames without depth only pause or resume the planes, unless sparse points feed them
+        return self.point_source is None
+
     def update(self, frame, camera) -> ManagerOutput:
         changes = self.manager.update_frame(frame, camera)
         if self.point_source is not None and frame.depth_m is None and camera.is_tracking:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from arkit.core.depth_cadence import DepthCadence
-from arkit.core.trackables import CameraState, TrackingState
+from arkit.core.trackables import CameraState, TrackableState, TrackingState
 from arkit.io.sources import open_source
 from arkit.planes.stage import PlaneStage
 
@@ -36,9 +36,32 @@ def test_process_mode_equals_thread_mode(marker_room_small):
     assert any(r[0] for r in results["thread"]), "planes were found"
 
 
+def test_process_mode_follows_tracking_changes_between_depth_frames(marker_room_small):
+    # frames without depth are sent to the child only when the tracking state changes; the
+    # planes still pause and resume on the same frames as on a thread
+    frames, cams = _frames_and_cameras(marker_room_small)
+    lost = {5, 6, 9}
+    cams = [CameraState(c.T_world_camera, TrackingState.LOST) if i in lost else c for i, c in enumerate(cams)]
+    results, sent = {}, {}
+    for mode in ("thread", "process"):
+        c = DepthCadence(PlaneStage(), 3, background=mode)
+        try:
+            results[mode] = [_summary(c.update(f, cam)) for f, cam in zip(frames, cams)]
+            sent[mode] = c._worker.submitted if mode == "process" else None
+        finally:
+            c.close()
+    assert results["process"] == results["thread"]
+    paused = [i for i, r in enumerate(results["thread"]) if r[0] and r[0][0][1] == TrackableState.PAUSED]
+    assert paused and all(i - 3 in lost for i in paused)   # three frames late
+    assert any(r[1].updated for i, r in enumerate(results["thread"]) if i - 3 in lost)
+    # depth frames (every 3rd) plus the frames where tracking changed (5, 7, 9, 10), not all
+    due = len(range(0, len(frames), 3))
+    assert sent["process"] == due + len({5, 7, 9, 10} - set(range(0, len(frames), 3)))
+
+
 class FailingStage(PlaneStage):
     def update(self, frame, camera):
-        if frame.index == 3:
+        if frame.index == 4:
             raise ValueError("bad depth")
         return super().update(frame, camera)
 
@@ -48,7 +71,7 @@ def test_process_mode_errors_and_deaths_name_the_frame(marker_room_small):
 
     frames, cams = _frames_and_cameras(marker_room_small)
     c = DepthCadence(FailingStage(), 2, background=True)
-    with pytest.raises(ArkitError, match="planes stage failed on frame 3 in its worker process: .*ValueError: bad depth"):
+    with pytest.raises(ArkitError, match="planes stage failed on frame 4 in its worker process: .*ValueError: bad depth"):
         for f, cam in zip(frames, cams):
             c.update(f, cam)
     c.close()
