@@ -103,3 +103,23 @@ def test_real_video(shared_data):
     t = [f.timestamp_s for f in frames]
     assert np.all(np.diff(t) > 0)  # this file has out-of-order pts; timestamps still increase
     assert t[-1] == pytest.approx(29 / 30, abs=0.15)
+
+
+def test_frame_to_rgb_uses_opencv_only_where_its_colours_match_ffmpegs(make_video):
+    import av
+
+    from arkit.io.video_source import frame_to_rgb
+
+    with av.open(str(make_video(n=3))) as c:
+        decoded = list(c.decode(video=0))
+    for vf in decoded:   # untagged BT.601 yuv420p: OpenCV's conversion, within rounding of FFmpeg's
+        ref, got = vf.to_ndarray(format="rgb24"), frame_to_rgb(vf)
+        assert got.shape == ref.shape and got.dtype == np.uint8
+        d = np.abs(got.astype(int) - ref.astype(int))
+        assert d.mean() < 1.5 and np.percentile(d, 99) <= 6
+    rgb = decoded[0].to_ndarray(format="rgb24")
+    bt709 = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+    bt709.colorspace = 1   # tagged BT.709 (phone videos): FFmpeg's converter, exactly
+    assert np.array_equal(frame_to_rgb(bt709), bt709.to_ndarray(format="rgb24"))
+    odd = av.VideoFrame.from_ndarray(rgb[:95, :127], format="rgb24").reformat(format="yuv420p")
+    assert np.array_equal(frame_to_rgb(odd), odd.to_ndarray(format="rgb24"))
