@@ -97,7 +97,8 @@ class _Tracked:
         self.origin = np.zeros(3)
         self.polygon = np.zeros((0, 2))
         self.occ = None                       # (lo (2,), occupancy (H, W) bool) for overlap tests
-        self.shape_facts = None               # what snapshots need of the geometry (set by the manager)
+        self.shape_facts = None               # (alignment, area, vertical extent), see PlaneManager._facts
+        self.snapshot_stale = True            # geometry changed since the last snapshot
 
     def refit(self, p: PlaneManagerParams):
         nrm, off, mu, _ = fit_planes_from_moments(self.S[None], reference_normals=self.normal)
@@ -112,7 +113,7 @@ class _Tracked:
             origin = origin + self.R @ np.array([centre[0], 0.0, centre[1]])
             xz = xz - centre
         self.origin, self.polygon = origin, poly
-        self.shape_facts = None
+        self.shape_facts, self.snapshot_stale = None, True
         self._build_occupancy(xz, p)
 
     def _build_occupancy(self, xz, p: PlaneManagerParams):
@@ -322,10 +323,11 @@ class PlaneManager:
         while changed:
             changed = False
             live = sorted(self._live.values(), key=lambda t: t.serial)
+            hot = [j for j, t in enumerate(live) if t.id in touched]
             for i, a in enumerate(live):
-                for b in live[i + 1:]:
-                    if a.id not in touched and b.id not in touched:
-                        continue
+                # pairs with at least one touched plane, in the same order as all pairs
+                later = live[i + 1:] if a.id in touched else [live[j] for j in hot if j > i]
+                for b in later:
                     if a.normal @ b.normal < cos_match:
                         continue
                     if a.distance_to(b.centroid) > p.match_distance_m or b.distance_to(a.centroid) > p.match_distance_m:
@@ -347,28 +349,31 @@ class PlaneManager:
         p = self.params
         best = (None, None)
         for tp in self._live.values():
-            if plane_alignment(tp.normal, p.up_world, p.alignment_tolerance_deg) != PlaneAlignment.HORIZONTAL_UP:
-                continue
-            if polygon_area(tp.polygon) < p.min_floor_area_m2:
+            align, area, _ = self._facts(tp)
+            if align != PlaneAlignment.HORIZONTAL_UP or area < p.min_floor_area_m2:
                 continue
             h = self._height(tp)
             if best[1] is None or h < best[1]:
                 best = (tp.id, h)
         return best
 
+    def _facts(self, tp: _Tracked) -> tuple:
+        """``(alignment, polygon area, vertical extent of the points)`` of a plane, computed
+        once per refit (the floor test and the snapshots read them on every update)."""
+        if tp.shape_facts is None:
+            p = self.params
+            up = np.asarray(p.up_world, float)
+            tp.shape_facts = (plane_alignment(tp.normal, p.up_world, p.alignment_tolerance_deg),
+                              polygon_area(tp.polygon),
+                              float(np.ptp(tp.points @ up)) if len(tp.points) else 0.0)
+        return tp.shape_facts
+
     def _snapshot(self, tp: _Tracked, floor_id, floor_h, old: Optional[PlaneTrackable] = None) -> PlaneTrackable:
         """The plane as a PlaneTrackable; ``old`` (its last snapshot) is returned as it is when
-        neither the plane's geometry (refit clears ``tp.shape_facts``), state nor label changed."""
-        p = self.params
-        facts = tp.shape_facts
-        if facts is None:
-            up = np.asarray(p.up_world, float)
-            facts = tp.shape_facts = (
-                plane_alignment(tp.normal, p.up_world, p.alignment_tolerance_deg),
-                polygon_area(tp.polygon),
-                float(np.ptp(tp.points @ up)) if len(tp.points) else 0.0)
-            old = None
-        align, area, vext = facts
+        neither the plane's geometry (a refit marks ``tp.snapshot_stale``), state nor label changed."""
+        align, area, vext = self._facts(tp)
+        if tp.snapshot_stale:
+            old, tp.snapshot_stale = None, False
         h = None if floor_h is None else self._height(tp) - floor_h
         label = guess_label(align, h, area, vext, is_floor=tp.id == floor_id)
         if old is not None and old.state == tp.state and old.label == label:
