@@ -148,6 +148,13 @@ class DepthPlane:
         m.setflags(write=False)
         return m
 
+    def inlier_pixels(self, step: int = 1) -> tuple:
+        """``(rows, cols)`` of the inlier pixels on every ``step``-th row and column, in units of
+        that grid: ``np.nonzero(inlier_mask[::step, ::step])`` without building the full mask."""
+        if self._labels is not None and self._index >= 0 and "inlier_mask" not in self.__dict__:
+            return np.nonzero(self._labels[::step, ::step] == self._index)
+        return np.nonzero(self.inlier_mask[::step, ::step])
+
     def distance(self, points) -> np.ndarray:
         """Signed distances (N,) of camera-frame points (N, 3) to the plane."""
         return np.asarray(points, np.float64).reshape(-1, 3) @ self.normal + self.offset

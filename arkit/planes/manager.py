@@ -259,7 +259,7 @@ class PlaneManager:
         for dp in depth_planes:
             if dp.num_inliers < p.min_inliers_px:
                 continue
-            vv, uu = np.nonzero(dp.inlier_mask[::s, ::s])
+            vv, uu = dp.inlier_pixels(s)
             uv = np.stack([uu * s, vv * s], 1).astype(np.float64)
             z = depth[vv * s, uu * s]
             if len(uv) < 10:
@@ -269,7 +269,15 @@ class PlaneManager:
             c_w = T[:3, :3] @ dp.centroid + T[:3, 3]
             sigma = float(self.extractor_params.sigma_m(dp.centroid[2]))
             dist_thr = max(p.match_distance_m, 3.0 * sigma)
-            cands = [tp for tp in self._live.values()
+            live = list(self._live.values())
+            if len(live) > 8:
+                # one array test first (real scenes keep dozens of planes), then the exact
+                # per-plane test on the few that pass it with a rounding margin
+                nrm = np.array([tp.normal for tp in live])
+                off = np.array([tp.offset for tp in live])
+                near = (nrm @ n_w > cos_match - 1e-9) & (np.abs(nrm @ c_w + off) < dist_thr + 1e-9)
+                live = [tp for tp, ok in zip(live, near) if ok]
+            cands = [tp for tp in live
                      if tp.normal @ n_w > cos_match and tp.distance_to(c_w) < dist_thr
                      and tp.overlap_fraction(Pw, p) > 0.02]
             S_obs = moments_of_points(Pw)

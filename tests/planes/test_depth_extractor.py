@@ -55,6 +55,22 @@ def test_planes_are_consistent(extractor):
         assert not p.inlier_mask.flags.writeable
 
 
+def test_inlier_pixels_on_a_grid_match_the_mask(extractor):
+    from arkit.planes.depth_extractor import DepthPlane
+
+    gt = render_depth(room_scene(), K, look_at(*VIEWS[2]), seed=4)
+    planes = extractor(gt.depth_m).planes
+    assert len(planes) >= 3
+    for p in planes:
+        for step in (1, 3, 4):
+            got = p.inlier_pixels(step)       # from the label image, before the mask exists
+            ref = np.nonzero(p.inlier_mask[::step, ::step])
+            assert all(np.array_equal(a, b) for a, b in zip(got, ref)) and len(got[0]) > 0
+    m = planes[0].inlier_mask
+    q = DepthPlane.from_mask(planes[0].normal, planes[0].offset, m, planes[0].centroid)
+    assert all(np.array_equal(a, b) for a, b in zip(q.inlier_pixels(4), np.nonzero(m[::4, ::4])))
+
+
 def test_deterministic(extractor):
     gt = render_depth(room_scene(), K, look_at(*VIEWS[1]), seed=5)
     a, b = extractor(gt.depth_m), extractor(gt.depth_m.copy())
