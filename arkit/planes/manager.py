@@ -28,7 +28,7 @@ from arkit.core.pose import as_transform
 from arkit.core.trackables import PlaneAlignment, PlaneTrackable, TrackableChanges, TrackableState
 from arkit.planes.depth_extractor import DepthPlaneExtractor, DepthPlaneParams
 from arkit.planes.labels import guess_label, plane_alignment
-from arkit.planes.plane_fit import fit_planes_from_moments, moments_of_points, transform_plane
+from arkit.planes.plane_fit import fit_plane_from_moments, moments_of_points, transform_plane
 from arkit.planes.polygon import outline_xz, plane_rotation, polygon_area, to_plane_xz
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,8 @@ class _Tracked:
         self.snapshot_stale = True            # geometry changed since the last snapshot
 
     def refit(self, p: PlaneManagerParams):
-        nrm, off, mu, _ = fit_planes_from_moments(self.S[None], reference_normals=self.normal)
-        self.normal, self.offset, self.centroid = nrm[0], float(off[0]), mu[0]
+        nrm, off, mu = fit_plane_from_moments(self.S, self.normal)
+        self.normal, self.offset, self.centroid = nrm, float(off), mu
         self.R = plane_rotation(self.normal, p.up_world)
         origin = self.centroid - (self.normal @ self.centroid + self.offset) * self.normal
         xz = to_plane_xz(self.points, self.R, origin)

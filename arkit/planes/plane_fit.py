@@ -164,6 +164,18 @@ def fit_planes_from_moments(S, reference_normals=None, viewpoint=None):
     return nrm, off, mu, w
 
 
+def fit_plane_from_moments(S, reference_normal) -> tuple:
+    """:func:`fit_planes_from_moments` of one point set (10,) with a reference normal (3,):
+    ``(normal (3,), offset, mean (3,))``, the same numbers without the batch machinery (the
+    plane manager refits one plane at a time, a dozen times a frame on real scenes)."""
+    mu, c6 = mean_cov6_from_moments(S)
+    _, V = np.linalg.eigh(c6[:, _FULL9].reshape(-1, 3, 3))
+    nrm = np.ascontiguousarray(V[:, :, 0])   # (contiguous, as in the batch function: same sums)
+    if np.einsum("ij,j->i", nrm, np.asarray(reference_normal, np.float64).reshape(3))[0] < 0:
+        nrm = -nrm
+    return nrm[0], -np.einsum("ij,ij->i", nrm, mu)[0], mu[0]
+
+
 def transform_plane(T_dst_src, normal, offset):
     """Express the plane ``n . p + d = 0`` given in frame ``src`` in frame ``dst``.
 

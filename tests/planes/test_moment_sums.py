@@ -117,3 +117,17 @@ def test_compiled_plane_fits_match_numpy():
     np.testing.assert_allclose(k.mse_to_planes(S, a[0], a[1]), mse_to_planes(S, a[0], a[1]), rtol=1e-6, atol=1e-15)
     reg = rng.integers(0, 7, len(S))
     np.testing.assert_allclose(k.region_sums(S, reg, 9), region_sums(S, reg, 9), rtol=1e-12)
+
+
+def test_single_plane_fit_equals_the_batched_fit_bit_for_bit():
+    from arkit.planes.plane_fit import fit_plane_from_moments
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+        P = rng.normal(size=(200, 3)) * [1.0, 0.02 * rng.random(), 1.0] @ R + rng.normal(size=3)
+        S, ref = moments_of_points(P), rng.normal(size=3)
+        n, d, mu, _ = fit_planes_from_moments(S[None], reference_normals=ref)
+        n1, d1, mu1 = fit_plane_from_moments(S, ref)
+        assert np.array_equal(n[0], n1) and d[0] == d1 and np.array_equal(mu[0], mu1)
+        assert n1 @ ref >= 0 and abs(np.linalg.norm(n1) - 1) < 1e-12
