@@ -16,7 +16,6 @@ Zstandard comes from the standard library (``compression.zstd``, Python >= 3.14)
 from __future__ import annotations
 
 import functools
-
 from pathlib import Path
 
 import numpy as np
