@@ -93,3 +93,24 @@ def test_unknown_depth_encoding_raises(tmp_path):
     (rec / HEADER_FILE).write_text(json.dumps(header))
     with pytest.raises(RecordingError, match="depth encoding 'jxl16' is unknown"):
         read_info(rec)
+
+
+def test_zstandard_and_standard_library_codecs_read_each_other(tmp_path, monkeypatch):
+    """Recordings written through ``zstandard`` read back through the standard library's
+    ``compression.zstd`` / ``backports.zstd`` (the fallback) and the other way round."""
+    fast, stdlib = depth_codec.zstd_codec(), depth_codec.stdlib_zstd_codec()
+    if stdlib is None:
+        pytest.skip("neither compression.zstd nor backports.zstd is installed")
+    assert fast.fast and not stdlib.fast   # zstandard is a dependency
+    d = _depth_mm(5)
+    for writer, reader in ((fast, stdlib), (stdlib, fast)):
+        p = tmp_path / depth_codec.depth_file(int(writer.fast), depth_codec.ZSTD16)
+        monkeypatch.setattr(depth_codec, "zstd_codec", lambda: writer)
+        depth_codec.write_depth_mm(p, d, depth_codec.ZSTD16)
+        monkeypatch.setattr(depth_codec, "zstd_codec", lambda: reader)
+        assert np.array_equal(depth_codec.read_depth_mm(p, depth_codec.ZSTD16, W, H), d)
+        with pytest.raises(RecordingError, match=f"not a {W}x{H + 1} uint16"):
+            depth_codec.read_depth_mm(p, depth_codec.ZSTD16, W, H + 1)
+        p.write_bytes(p.read_bytes()[:40])
+        with pytest.raises(RecordingError, match="corrupt"):
+            depth_codec.read_depth_mm(p, depth_codec.ZSTD16, W, H)
