@@ -13,6 +13,8 @@ are length-prefixed pickles over the child's stdin / stdout (the child's ``print
 stderr, so it cannot corrupt them). The child never imports the parent's ``__main__`` (unlike
 ``multiprocessing``'s spawn), so scripts without an ``if __name__ == "__main__"`` guard and
 notebooks work. The child exits when its stdin closes, so it never outlives the parent.
+Children are forked from a pre-started process that has numpy, OpenCV and PyAV loaded
+(:mod:`arkit.core.zygote`; ``ARKIT_WORKER_FORK=0`` starts fresh interpreters instead).
 
 >>> w = WorkerProcess("arkit.core.worker_process:echo_factory")   # doctest: +SKIP
 >>> w.submit(42); w.result()                                       # doctest: +SKIP
@@ -30,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from arkit.core import zygote
 from arkit.core.errors import ArkitError
 
 log = logging.getLogger(__name__)
@@ -174,12 +177,19 @@ class WorkerProcess:
         # setting is kept
         for var in _SINGLE_THREAD_ENV:
             env.setdefault(var, "1")
-        try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target, str(int(nice))],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-                                          pass_fds=tuple(pass_fds))
-        except OSError as e:
-            raise WorkerProcessError(f"cannot start the {name} process: {e}") from None
+        self._proc = None
+        if zygote.enabled():   # forked from a process that has the common modules loaded
+            try:
+                self._proc = zygote.spawn(target, nice, env, tuple(pass_fds))
+            except OSError as e:
+                log.debug("forking the %s process failed (%s); starting a fresh one", name, e)
+        if self._proc is None:
+            try:
+                self._proc = subprocess.Popen([sys.executable, "-m", "arkit.core.worker_process", target, str(int(nice))],
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+                                              pass_fds=tuple(pass_fds))
+            except OSError as e:
+                raise WorkerProcessError(f"cannot start the {name} process: {e}") from None
         self._out = self._proc.stdin.fileno()
         self._in = self._proc.stdout.fileno()
         _grow_pipe(self._out)
@@ -317,6 +327,19 @@ def echo_factory(*_):
     return lambda request: request
 
 
+def _own_cpu_s() -> float:
+    """This process's CPU seconds (user + system; microseconds where ``resource`` exists: a
+    forked worker may use only a few ms)."""
+    try:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    except ImportError:
+        t = os.times()
+        return t.user + t.system
+
+
 def _child_main(target: str, nice: int = 0) -> int:
     import signal
 
@@ -368,8 +391,7 @@ def _child_main(target: str, nice: int = 0) -> int:
             except EOFError:
                 return 0  # the parent went away
             if msg[0] == "stop":
-                t = os.times()
-                replies.put(_encode(("stopped", t.user + t.system)))
+                replies.put(_encode(("stopped", _own_cpu_s())))
                 return 0
             try:
                 reply = ("ok", handler(msg[1]))
