@@ -224,7 +224,7 @@ class Renderer:
         ordered = sort_items(items, T_wc, self._is_translucent, T_camera_world=invert(T_wc))
         if not intrinsics.has_distortion:
             rgba, depth = self._render_pinhole(ordered, intrinsics, T_wc, near, far, ambient, light)
-            return RenderOutput(rgba=rgba, depth_m=depth)
+            return RenderOutput(rgba=rgba, depth_m=depth, box=self._drawn_box(rgba))
         canvas, map_x, map_y = self._distortion(intrinsics)
         if not ordered:
             rgba = np.zeros((self.height, self.width, 4), np.uint8)
@@ -255,6 +255,11 @@ class Renderer:
         return False
 
     # -- for backends -------------------------------------------------------------------------
+    def _drawn_box(self, rgba: np.ndarray):
+        """``(rows, cols)`` slices outside which :meth:`_render_pinhole` left ``rgba`` empty,
+        when the backend knows (:attr:`RenderOutput.box`); None otherwise."""
+        return None
+
     def _render_pinhole(self, items, intrinsics, T_world_camera, near, far, ambient, light):
         """Return ``(rgba (h, w, 4) uint8, depth (h, w) float32)`` at ``intrinsics`` size."""
         raise NotImplementedError

@@ -53,7 +53,13 @@ def composite(background_rgb: np.ndarray, out: RenderOutput, *, real_depth_m: np
 
     result = bg.copy()
     alpha_full = rgba[:, :, 3]
-    x, y, w, h = cv2.boundingRect(alpha_full)
+    box = getattr(out, "box", None)
+    if box is not None:   # the renderer drew only there: scan that part (a strided full-frame scan is 0.15 ms)
+        rows, cols = box
+        x, y, w, h = cv2.boundingRect(alpha_full[rows, cols])
+        x, y = x + (cols.start or 0), y + (rows.start or 0)
+    else:
+        x, y, w, h = cv2.boundingRect(alpha_full)
     if w == 0 or h == 0:
         return result
     sl = (slice(y, y + h), slice(x, x + w))

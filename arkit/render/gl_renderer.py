@@ -331,6 +331,12 @@ class GLRenderer(Renderer):
         del out_rgba, out_depth
         return _seal(rgba), _seal(depth)
 
+    def _drawn_box(self, rgba: np.ndarray):
+        for out in self._outputs:
+            if out.rgba is rgba:   # only out.rect was drawn into; the rest is zero
+                return out.rect if out.rect is not None else (slice(0, 0), slice(0, 0))
+        return None
+
     def _take_output(self, h: int, w: int) -> _Output:
         """Zeroed full-size output arrays, writable until returned.
 

@@ -113,7 +113,11 @@ class RenderOutput:
         Straight (not premultiplied) colour and coverage alpha; alpha 0 where nothing was drawn.
     depth_m : (H, W) float32
         Camera-frame z (OpenCV, metres) of the nearest drawn surface, 0 where nothing was drawn.
+    box : (slice, slice), optional
+        Rows and columns outside which nothing was drawn (alpha 0), when the renderer knows;
+        :func:`arkit.render.composite` then looks for the drawn pixels only inside it.
     """
 
     rgba: np.ndarray
     depth_m: np.ndarray
+    box: Optional[tuple] = None

@@ -139,3 +139,22 @@ def test_normal_matrix_is_inverse_transpose_up_to_positive_scale():
         M = rng.normal(size=(3, 3))
         ratio = _normal_matrix(M) / np.linalg.inv(M).T
         assert np.allclose(ratio, ratio[0, 0]) and ratio[0, 0] > 0
+
+
+def test_the_drawn_box_holds_every_drawn_pixel_and_composites_the_same(gl_renderer_640, look_at):
+    from arkit.render import RenderOutput, composite
+
+    items = _marker_content()
+    rng = np.random.default_rng(4)
+    bg = rng.integers(0, 256, size=(K.height, K.width, 3), dtype=np.uint8)
+    real = rng.uniform(0.2, 1.5, size=(K.height, K.width)).astype(np.float32)
+    for T_wc in _cameras(look_at) + [look_at([0, 0.2, -3.0], [0, 0.2, -4.0])]:   # the last sees nothing
+        out = gl_renderer_640.render(items, K, T_wc)
+        rows, cols = out.box
+        outside = out.rgba[:, :, 3].copy()
+        outside[rows, cols] = 0
+        assert not outside.any()
+        plain = RenderOutput(out.rgba, out.depth_m)   # no box: the whole frame is scanned
+        assert plain.box is None
+        for depth in (None, real):
+            assert np.array_equal(composite(bg, out, real_depth_m=depth), composite(bg, plain, real_depth_m=depth))
