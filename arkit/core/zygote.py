@@ -94,8 +94,19 @@ def _get(env: dict) -> _Zygote:
         return _zygote
 
 
-def _forget_after_fork() -> None:   # a forked copy of this process must start its own zygote
+_inherited: list = []
+
+
+def _forget_after_fork() -> None:
+    """In a forked copy of this process (a multiprocessing pool worker): start an own zygote
+    when needed, and close the inherited socket so the parent's zygote still ends with the parent."""
     global _zygote, _lock
+    if _zygote is not None:
+        try:
+            _zygote.sock.close()
+        except OSError:
+            pass
+        _inherited.append(_zygote)   # kept: collecting its Popen would warn about a running process
     _zygote, _lock = None, threading.Lock()
 
 
@@ -173,7 +184,7 @@ def spawn(target: str, nice: int, env: dict, pass_fds: tuple = ()) -> ForkedChil
     p_out, c_out = os.pipe()   # the child's stdout
     try:
         paths = [p for p in sys.path if p]
-        pid = zygote.request(("spawn", target, int(nice), [0, 1, *pass_fds], paths, env),
+        pid = zygote.request(("spawn", target, int(nice), [0, 1, *pass_fds], paths, env, os.getcwd()),
                              [c_in, c_out, *pass_fds])
     except BaseException:
         for fd in (c_in, p_in, p_out, c_out):
@@ -196,9 +207,9 @@ def _reap(exits: dict) -> None:
         exits[pid] = os.waitstatus_to_exitcode(status)
 
 
-def _become_child(fds: list, targets: list, paths: list, env: dict) -> None:
+def _become_child(fds: list, targets: list, paths: list, env: dict, cwd: str) -> None:
     """In a forked child: put the received descriptors at their target numbers, adopt the
-    parent's environment and import path."""
+    parent's environment, import path and working folder."""
     import fcntl
 
     base = max([*fds, *targets, 2]) + 1
@@ -211,6 +222,7 @@ def _become_child(fds: list, targets: list, paths: list, env: dict) -> None:
         os.close(h)
     os.environ.clear()
     os.environ.update(env)
+    os.chdir(cwd)   # relative paths in requests mean what they mean in the parent
     sys.path[:] = list(dict.fromkeys([*paths, *sys.path]))
 
 
@@ -240,7 +252,7 @@ def _zygote_main(sock_fd: int) -> int:
         if req[0] == "status":
             sock.send(pickle.dumps(("ok", exits.get(req[1]))))
             continue
-        _, target, nice, targets, paths, env = req
+        _, target, nice, targets, paths, env, cwd = req
         module = target.partition(":")[0]
         if module.startswith("arkit."):
             try:   # once here rather than in every child (a user's module is imported by the child)
@@ -259,7 +271,7 @@ def _zygote_main(sock_fd: int) -> int:
             try:
                 sock.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _become_child(fds, targets, paths, env)
+                _become_child(fds, targets, paths, env, cwd)
                 code = worker_process._child_main(target, nice)
             except BaseException:  # noqa: BLE001 - reported on stderr; the parent sees the exit
                 import traceback

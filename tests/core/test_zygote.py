@@ -20,6 +20,10 @@ def env_factory(name):
     return lambda request: (os.environ.get(name), os.getpid(), os.getppid(), sys.modules.get("cv2") is not None)
 
 
+def cwd_factory():
+    return lambda request: os.path.abspath(request)
+
+
 def test_a_forked_worker_answers_sees_the_current_environment_and_reports_its_exit(monkeypatch):
     monkeypatch.setenv("ARKIT_TEST_ZYGOTE_VAR", "first")
     w1 = WorkerProcess(f"{__name__}:env_factory", ("ARKIT_TEST_ZYGOTE_VAR",), name="env")
@@ -53,6 +57,17 @@ def test_a_module_put_on_the_path_after_the_zygote_started_is_found(tmp_path, mo
     try:
         w.submit(np.arange(4))
         assert np.array_equal(w.result(), np.arange(4) * 3)
+    finally:
+        w.close()
+
+
+def test_a_worker_starts_in_the_parents_current_folder(tmp_path, monkeypatch):
+    WorkerProcess("arkit.core.worker_process:echo_factory", name="echo").close()   # the zygote runs
+    monkeypatch.chdir(tmp_path)
+    w = WorkerProcess(f"{__name__}:cwd_factory", name="cwd")
+    try:
+        w.submit("out.mp4")
+        assert w.result() == str(tmp_path / "out.mp4")
     finally:
         w.close()
 
