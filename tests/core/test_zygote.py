@@ -117,3 +117,29 @@ def _alive(pid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
+
+
+def _in_forked_copy(_):
+    w = WorkerProcess("arkit.core.worker_process:echo_factory", name="echo")
+    try:
+        w.submit(7)
+        return w.result(), zygote._zygote.proc.pid
+    finally:
+        w.close()
+
+
+def test_a_forked_copy_of_the_parent_uses_its_own_zygote():
+    import multiprocessing
+
+    WorkerProcess("arkit.core.worker_process:echo_factory", name="echo").close()
+    mine = zygote._zygote.proc.pid
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        answer, theirs = pool.map(_in_forked_copy, [0])[0]
+    assert answer == 7 and theirs != mine
+    w = WorkerProcess("arkit.core.worker_process:echo_factory", name="echo")   # ours still works
+    try:
+        assert zygote._zygote.proc.pid == mine
+        w.submit(8)
+        assert w.result() == 8
+    finally:
+        w.close()
