@@ -119,7 +119,8 @@ class DepthCadence(TrackableManager):
             from arkit.core.worker_process import WORKER_NICE, WorkerProcess
 
             self._worker = WorkerProcess("arkit.core.depth_cadence:host_manager", (self._manager_bytes,),
-                                         name=f"{self.name} stage", send_thread=True, nice=WORKER_NICE)
+                                         name=f"{self.name} stage", send_thread=True, nice=WORKER_NICE,
+                                         warm_up=tuple(getattr(self.manager, "worker_warm_up", ())))
         self._worker.submit(("update", (frame.index, frame.timestamp_s, frame.intrinsics,
                                         frame.depth_m if due else None, frame.T_world_camera_recorded, camera)))
         return None

@@ -44,6 +44,11 @@ class TrackableManager(abc.ABC):
     #: process, and repeats the last trackables instead.
     idle_without_depth: bool = False
 
+    #: ``"module:function"`` names a worker process hosting this manager calls before its first
+    #: update (e.g. loading compiled kernels). Workers forked from :mod:`arkit.core.zygote` get
+    #: the result from the zygote, which calls each (arkit's own) once.
+    worker_warm_up: tuple = ()
+
     @abc.abstractmethod
     def update(self, frame: Frame, camera: CameraState) -> ManagerOutput:
         """Process one frame given the camera state; must not raise on unusable frames."""

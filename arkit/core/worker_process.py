@@ -151,6 +151,10 @@ class WorkerProcess:
     pass_fds : tuple of int
         Descriptors the child inherits with the same numbers (shared memory, see
         :class:`arkit.core.shared_frames.SharedFrames`).
+    warm_up : tuple of str
+        ``"module:function"`` names the child needs called before its first request (compiled
+        kernels); a zygote calls each once, and the children it forks inherit the result
+        (:func:`arkit.core.zygote.spawn`). A fresh child's handler does this itself.
 
     Attributes
     ----------
@@ -159,7 +163,7 @@ class WorkerProcess:
     """
 
     def __init__(self, target: str, init_args: tuple = (), *, name: str = "worker", send_thread: bool = False,
-                 nice: int = 0, pass_fds: tuple = ()):
+                 nice: int = 0, pass_fds: tuple = (), warm_up: tuple = ()):
         self.name = name
         self.cpu_s = 0.0
         self._pending = 0
@@ -180,7 +184,7 @@ class WorkerProcess:
         self._proc = None
         if zygote.enabled():   # forked from a process that has the common modules loaded
             try:
-                self._proc = zygote.spawn(target, nice, env, tuple(pass_fds))
+                self._proc = zygote.spawn(target, nice, env, tuple(pass_fds), tuple(warm_up))
             except OSError as e:
                 log.debug("forking the %s process failed (%s); starting a fresh one", name, e)
         if self._proc is None:

@@ -90,8 +90,22 @@ def _get(env: dict) -> _Zygote:
     global _zygote
     with _lock:
         if _zygote is None or not _zygote.alive():
+            if _zygote is None:
+                import atexit
+
+                atexit.register(_close_at_exit)
             _zygote = _Zygote(env)
         return _zygote
+
+
+def _close_at_exit() -> None:
+    """Close the socket (the zygote then exits) and reap the zygote."""
+    z = _zygote
+    if z is not None:
+        try:
+            z.close()
+        except Exception:  # noqa: BLE001 - best effort at shutdown
+            pass
 
 
 _inherited: list = []
@@ -170,9 +184,10 @@ class ForkedChild:
                 pass
 
 
-def spawn(target: str, nice: int, env: dict, pass_fds: tuple = ()) -> ForkedChild:
+def spawn(target: str, nice: int, env: dict, pass_fds: tuple = (), warm_up: tuple = ()) -> ForkedChild:
     """Fork a worker child serving ``target`` (see :class:`~arkit.core.worker_process.WorkerProcess`)
-    with fresh stdin / stdout pipes and ``pass_fds`` under the same numbers.
+    with fresh stdin / stdout pipes and ``pass_fds`` under the same numbers. The zygote first
+    calls each ``"module:function"`` of ``warm_up`` it has not called yet (arkit's own only).
 
     Raises
     ------
@@ -184,7 +199,7 @@ def spawn(target: str, nice: int, env: dict, pass_fds: tuple = ()) -> ForkedChil
     p_out, c_out = os.pipe()   # the child's stdout
     try:
         paths = [p for p in sys.path if p]
-        pid = zygote.request(("spawn", target, int(nice), [0, 1, *pass_fds], paths, env, os.getcwd()),
+        pid = zygote.request(("spawn", target, int(nice), [0, 1, *pass_fds], paths, env, os.getcwd(), list(warm_up)),
                              [c_in, c_out, *pass_fds])
     except BaseException:
         for fd in (c_in, p_in, p_out, c_out):
@@ -240,6 +255,7 @@ def _zygote_main(sock_fd: int) -> int:
     from arkit.core import worker_process
 
     exits: dict = {}
+    done: set = set()   # modules imported and warm-up functions called
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 64)
@@ -252,12 +268,18 @@ def _zygote_main(sock_fd: int) -> int:
         if req[0] == "status":
             sock.send(pickle.dumps(("ok", exits.get(req[1]))))
             continue
-        _, target, nice, targets, paths, env, cwd = req
-        module = target.partition(":")[0]
-        if module.startswith("arkit."):
-            try:   # once here rather than in every child (a user's module is imported by the child)
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001 - the child reports the error to the parent
+        _, target, nice, targets, paths, env, cwd, warm_up = req
+        # once here rather than in every child; a user's module is imported by the child only
+        for name in [target.partition(":")[0], *warm_up]:
+            if name in done or not name.startswith("arkit."):
+                continue
+            done.add(name)
+            module, _, function = name.partition(":")
+            try:
+                m = importlib.import_module(module)
+                if function:
+                    getattr(m, function)()
+            except Exception:  # noqa: BLE001 - the child meets (and reports) the error itself
                 pass
         try:
             pid = os.fork()

@@ -27,6 +27,9 @@ class PlaneStage(TrackableManager):
     """
 
     name = "planes"
+    #: the numba kernels of the extractor: 1.1-1.6 s of CPU to load from numba's cache, once per
+    #: zygote rather than once per planes worker
+    worker_warm_up = ("arkit.planes.depth_kernels:load",)
 
     def __init__(self, point_source=None, sparse_detector=None, sparse_every_n_frames: int = 5, **manager_options):
         from arkit.planes.manager import PlaneManager
