@@ -51,9 +51,11 @@ class _Zygote:
         import socket
 
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # stdout to /dev/null: the zygote must not hold a pipe the parent's caller reads to its end
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "arkit.core.zygote", str(child_sock.fileno())],
-                                         stdin=subprocess.DEVNULL, env=env, pass_fds=(child_sock.fileno(),))
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
+                                         pass_fds=(child_sock.fileno(),))
         finally:
             child_sock.close()
         self.sock = parent_sock
