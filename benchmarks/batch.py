@@ -54,8 +54,9 @@ def task_cpu_s() -> dict:
 
     Native threads (llvmpipe, x264, numba, OpenCV) are invisible to ``time.thread_time`` calls in
     Python threads; this sees them. ``schedstat`` (ns) when the kernel has it, else utime+stime."""
+    from arkit.core.zygote import stat_cpu_s
+
     out = {}
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     try:
         tids = os.listdir("/proc/self/task")
     except OSError:
@@ -69,10 +70,7 @@ def task_cpu_s() -> dict:
                 with open(f"{base}/schedstat") as f:
                     cpu = int(f.read().split()[0]) / 1e9
             except (OSError, ValueError, IndexError):
-                with open(f"{base}/stat") as f:
-                    st = f.read()
-                fields = st[st.rindex(")") + 2:].split()
-                cpu = (int(fields[11]) + int(fields[12])) / tick
+                cpu = stat_cpu_s(f"{base}/stat")
         except OSError:
             continue   # the thread ended meanwhile
         out[int(t)] = (comm, cpu)

@@ -130,6 +130,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+def stat_cpu_s(path: str) -> float:
+    """User + system CPU seconds from a Linux ``/proc/<pid>/stat`` or ``/proc/<pid>/task/<tid>/stat``
+    file. Raises OSError (no such process), ValueError or IndexError (another format)."""
+    with open(path) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()   # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_s() -> float:
     """CPU seconds (user + system) the zygote of this process used so far; 0.0 when there is
     none or the platform does not tell (Linux ``/proc``)."""
@@ -137,10 +146,7 @@ def cpu_s() -> float:
     if z is None:
         return 0.0
     try:
-        with open(f"/proc/{z.proc.pid}/stat") as f:
-            st = f.read()
-        fields = st[st.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu_s(f"/proc/{z.proc.pid}/stat")
     except (OSError, ValueError, IndexError):
         return 0.0
 
@@ -294,7 +300,6 @@ def _zygote_main(sock_fd: int) -> int:
             code = 1
             try:
                 sock.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 _become_child(fds, targets, paths, env, cwd)
                 code = worker_process._child_main(target, nice)
             except BaseException:  # noqa: BLE001 - reported on stderr; the parent sees the exit
